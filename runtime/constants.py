@@ -33,3 +33,7 @@ SENTRY_FLUSH_TIMEOUT_SECONDS = "SENTRY_FLUSH_TIMEOUT_SECONDS"
 
 # Set by AWS Lambda itself
 AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+
+# Control plane (infra providers): credentials read at call time, never stored in Pulumi state in plain text
+NEON_API_KEY = "NEON_API_KEY"
+SENTRY_AUTH_TOKEN = "SENTRY_AUTH_TOKEN"

@@ -1,0 +1,112 @@
+"""``python -m localstage``: PostgreSQL + PgBouncer on 127.0.0.1, a development env pointed at the pooler, and
+the health endpoints served on localhost. Ctrl-C (or SIGTERM/SIGHUP) stops everything and leaves nothing
+running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+import urllib.parse
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from localstage.services import LocalStage, ServiceError, missing_binaries
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupted(BaseException):
+    """A stop signal arrived (raised from the handler so that even a start in progress unwinds)."""
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def masked(url: str) -> str:
+    """The URL without its password, for printing."""
+    parts = urllib.parse.urlsplit(url)
+    netloc = f"{parts.username}:***@{parts.hostname}:{parts.port}" if parts.password else parts.netloc
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(
+            "# Written by `python -m localstage`: a development env pointed at the local PgBouncer.\n"
+        )
+        handle.writelines(f"{name}={value}\n" for name, value in env.items())
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m localstage", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--port", type=int, default=8000, help="health server port (default: %(default)s; 0: free)"
+    )
+    parser.add_argument("--env-file", type=Path, help="also write the development env here (mode 0600)")
+    parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
+    parser.add_argument(
+        "--query-wait-timeout", type=int, default=120, help="PgBouncer query_wait_timeout (s)"
+    )
+    parser.add_argument("--server-login-retry", type=int, default=2, help="PgBouncer server_login_retry (s)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = missing_binaries()
+    if missing:
+        print(f"localstage: missing {', '.join(missing)}; run scripts/setup.sh", file=sys.stderr)
+        return 1
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _on_stop_signal)
+    stage = LocalStage(query_wait_timeout=args.query_wait_timeout, server_login_retry=args.server_login_retry)
+    server = None
+    try:
+        stage.start()
+        env = stage.development_env()
+        os.environ.update(env)
+        write_env_file(stage.workdir / "ballast.env", env)
+        if args.env_file is not None:
+            write_env_file(args.env_file, env)
+
+        from runtime.serve import make_server, serve_in_thread, server_url
+
+        server = make_server("127.0.0.1", args.port)
+        serve_in_thread(server)
+        print(f"localstage: postgres  {masked(stage.direct_url())}", flush=True)
+        print(f"localstage: pgbouncer {masked(stage.pooled_url())} (pool_mode=transaction)", flush=True)
+        print(f"localstage: env file  {args.env_file or stage.workdir / 'ballast.env'}", flush=True)
+        print(f"localstage: health    {server_url(server)}  (Ctrl-C stops everything)", flush=True)
+        deadline = None if args.duration is None else time.monotonic() + args.duration
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
+    except Interrupted as stop:
+        print(f"localstage: {stop} received, stopping", flush=True)
+    except (ServiceError, OSError) as error:
+        print(f"localstage: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        from runtime.db import close_pool
+
+        close_pool()
+        stage.close()
+        print("localstage: stopped; nothing left running", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""The Lambda entry for a function URL (payload format 2.0): the health endpoints.
+
+``GET /api/health/live`` answers from the process alone; ``GET /api/health/ready`` and ``GET /api/health``
+run the readiness checks (200 healthy/degraded, 503 unhealthy). Unknown paths get a JSON 404, other methods a
+JSON 405. Every answer is JSON with ``Cache-Control: no-store``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runtime import health
+
+JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
+ALLOWED_METHODS = ("GET", "HEAD")
+LIVE_PATH = "/api/health/live"
+READY_PATH = "/api/health/ready"
+HEALTH_PATH = "/api/health"
+
+Response = dict[str, Any]
+
+
+def live() -> Response:
+    report = health.liveness()
+    return json_response(report.http_status, report.as_dict())
+
+
+def ready() -> Response:
+    from runtime.settings import get_settings
+
+    report = health.readiness(get_settings())
+    return json_response(report.http_status, report.as_dict())
+
+
+ROUTES: dict[str, Callable[[], Response]] = {LIVE_PATH: live, READY_PATH: ready, HEALTH_PATH: ready}
+
+
+def route(event: Mapping[str, Any], context: object) -> Response:
+    """Dispatch one function-URL event to its endpoint (undecorated: ``handle`` is the Lambda entry)."""
+    method, path = _method_and_path(event)
+    endpoint = ROUTES.get(path)
+    if endpoint is None:
+        return json_response(404, {"error": "Not found"})
+    if method not in ALLOWED_METHODS:
+        return json_response(405, {"error": "Method not allowed"}, {"Allow": ", ".join(ALLOWED_METHODS)})
+    response = endpoint()
+    if method == "HEAD":
+        response["body"] = ""
+    return response
+
+
+def json_response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    return {
+        "statusCode": status,
+        "headers": {**JSON_HEADERS, **(headers or {})},
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def _method_and_path(event: object) -> tuple[str, str]:
+    """Method and path of a v2 event; anything malformed reads as empty (then 404), never a traceback."""
+    event = _as_mapping(event)
+    http = _as_mapping(_as_mapping(event.get("requestContext")).get("http"))
+    method = http.get("method")
+    path = event.get("rawPath")
+    method = method.upper() if isinstance(method, str) else ""
+    path = (path.rstrip("/") or "/") if isinstance(path, str) else ""
+    return method, path
+
+
+def _as_mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+handle = route  # becomes `lambda_handler(route)` once runtime.lambda_handler lands

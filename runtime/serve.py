@@ -1,0 +1,248 @@
+"""A local HTTP server that turns requests into function-URL events (payload format 2.0) for the handler.
+
+    python -m runtime.serve [--host 127.0.0.1] [--port 8000] [--allow-remote]
+
+It binds loopback only, unless ``--allow-remote`` says otherwise: it is a development tool, not a server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ipaddress
+import json
+import socket
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+LOCAL_FUNCTION_NAME = "ballast-local"
+LOCAL_TIMEOUT_SECONDS = 30.0  # what get_remaining_time_in_millis counts down from, like a Lambda timeout
+MAX_BODY_BYTES = 6 * 1024 * 1024  # the Lambda synchronous payload limit
+
+LambdaHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+
+
+class RemoteBindRefused(ValueError):
+    """The host is not a loopback address and binding it was not explicitly allowed."""
+
+
+@dataclass
+class LocalContext:
+    """The attributes of a Lambda context object that handlers use."""
+
+    function_name: str = LOCAL_FUNCTION_NAME
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = f"arn:aws:lambda:local:000000000000:function:{LOCAL_FUNCTION_NAME}"
+    log_group_name: str = f"/aws/lambda/{LOCAL_FUNCTION_NAME}"
+    log_stream_name: str = "local"
+    deadline: float = field(default_factory=lambda: time.monotonic() + LOCAL_TIMEOUT_SECONDS)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def build_event(
+    method: str, target: str, headers: Sequence[tuple[str, str]], body: bytes, source_ip: str
+) -> dict[str, Any]:
+    """A function-URL (v2) event for one HTTP request."""
+    parsed = urllib.parse.urlsplit(target)
+    merged: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        merged[key] = f"{merged[key]},{value}" if key in merged else value
+    query = urllib.parse.parse_qs(parsed.query, keep_blank_values=True)
+    request_id = str(uuid.uuid4())
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": urllib.parse.unquote(parsed.path) or "/",
+        "rawQueryString": parsed.query,
+        "headers": merged,
+        "requestContext": {
+            "accountId": "anonymous",
+            "apiId": "local",
+            "domainName": merged.get("host", "localhost"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method.upper(),
+                "path": urllib.parse.unquote(parsed.path) or "/",
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": merged.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = {key: ",".join(values) for key, values in query.items()}
+    if body:
+        try:
+            event["body"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+    return event
+
+
+def response_parts(response: Mapping[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body bytes of a handler's v2 response (a bare dict/str body becomes JSON)."""
+    if "statusCode" not in response:
+        return 200, [("Content-Type", "application/json")], json.dumps(response).encode()
+    status = int(response["statusCode"])
+    headers = [(str(name), str(value)) for name, value in (response.get("headers") or {}).items()]
+    headers += [("Set-Cookie", str(cookie)) for cookie in response.get("cookies") or []]
+    body = response.get("body") or ""
+    if not isinstance(body, str):
+        body = json.dumps(body)
+    data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
+    return status, headers, data
+
+
+def check_bind_host(host: str, *, allow_remote: bool) -> None:
+    """Refuse a bind that would be reachable from other machines, unless explicitly allowed.
+
+    Decided on the addresses the host resolves to, not on its spelling: ``0.0.0.0`` counts as "this machine"
+    for a configured URL (``runtime.loopback``), but bound it listens on every interface.
+    """
+    if allow_remote:
+        return
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    except socket.gaierror as error:
+        raise RemoteBindRefused(f"cannot resolve {host!r}: {error.strerror}") from None
+    exposed = sorted(address for address in addresses if not _is_loopback_address(address))
+    if exposed or not addresses:
+        raise RemoteBindRefused(
+            f"refusing to listen on {host!r}: not loopback-only ({', '.join(exposed)}); "
+            "pass --allow-remote to expose it"
+        )
+
+
+def _is_loopback_address(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def make_server(
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    handler: LambdaHandler | None = None,
+    allow_remote: bool = False,
+    quiet: bool = False,
+) -> ThreadingHTTPServer:
+    """A bound (not yet serving) server; ``port=0`` picks a free port (see ``server.server_address``)."""
+    check_bind_host(host, allow_remote=allow_remote)
+    if handler is None:
+        from runtime.handler import handle
+
+        handler = handle
+    request_handler = _request_handler_class(handler, quiet=quiet)
+    server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+    server = server_class((host, port), request_handler)
+    server.daemon_threads = True
+    return server
+
+
+def server_url(server: ThreadingHTTPServer, path: str = "/api/health") -> str:
+    host, port = str(server.server_address[0]), int(server.server_address[1])
+    return f"http://[{host}]:{port}{path}" if ":" in host else f"http://{host}:{port}{path}"
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, name="ballast-serve", daemon=True)
+    thread.start()
+    return thread
+
+
+def _request_handler_class(handler: LambdaHandler, *, quiet: bool) -> type[BaseHTTPRequestHandler]:
+    class FunctionUrlRequestHandler(BaseHTTPRequestHandler):
+        server_version = "ballast-serve"
+        protocol_version = "HTTP/1.1"
+
+        def _dispatch(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._send(413, [("Content-Type", "application/json")], b'{"error":"Payload too large"}')
+                return
+            body = self.rfile.read(length) if length else b""
+            event = build_event(
+                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+            )
+            status, headers, data = response_parts(handler(event, LocalContext()))
+            self._send(status, headers, b"" if self.command == "HEAD" else data)
+
+        def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers:
+                if name.lower() != "content-length":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _dispatch
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if not quiet:
+                super().log_message(format, *args)
+
+    return FunctionUrlRequestHandler
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runtime.serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s; 0: free)")
+    parser.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
+    parser.add_argument("--quiet", action="store_true", help="no access log")
+    args = parser.parse_args(argv)
+    try:
+        server = make_server(args.host, args.port, allow_remote=args.allow_remote, quiet=args.quiet)
+    except RemoteBindRefused as error:
+        print(f"serve: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"serve: cannot listen on {args.host}:{args.port}: {error.strerror}", file=sys.stderr)
+        return 1
+    print(f"serve: {server_url(server)} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""localstage: the servers start as the postgres user, stop without leftovers, and `python -m localstage`
+stops everything on Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from localstage import LocalStage, PostgresServer, missing_binaries, port_is_open
+from localstage.services import descendant_processes, still_running
+
+pytestmark = pytest.mark.skipif(
+    bool(missing_binaries()), reason=f"PostgreSQL 15 / PgBouncer not installed: {missing_binaries()}"
+)
+
+STARTUP_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+def server_uid(pid_file: Path) -> int:
+    pid = int(pid_file.read_text().splitlines()[0])
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^Uid:\s+(\d+)", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only meaningful when started as root")
+def test_servers_run_as_postgres_when_started_as_root(services: LocalStage) -> None:
+    postgres_uid = pwd.getpwnam("postgres").pw_uid
+    assert services.postgres.workdir is not None
+    assert services.pgbouncer.workdir is not None
+    assert server_uid(services.postgres.workdir / "data" / "postmaster.pid") == postgres_uid
+    assert server_uid(services.pgbouncer.workdir / "pgbouncer.pid") == postgres_uid
+
+
+def test_pgbouncer_pools_transactions_in_front_of_postgres(services: LocalStage) -> None:
+    with psycopg.connect(services.pgbouncer.admin_url(), autocommit=True) as admin:
+        rows = admin.execute("SHOW CONFIG").fetchall()
+    config = {row[0]: row[1] for row in rows}
+    assert config["pool_mode"] == "transaction"
+    assert config["listen_addr"] == "127.0.0.1"
+    assert config["query_wait_timeout"] == "20"
+    assert config["server_login_retry"] == "1"
+
+
+def test_restarted_pgbouncer_keeps_its_port(services: LocalStage) -> None:
+    port = services.pgbouncer.port
+    services.restart_pgbouncer()
+    assert services.pgbouncer.port == port
+    assert port_is_open(port)
+
+
+def test_context_manager_leaves_nothing_on_error() -> None:
+    before = descendant_processes(os.getpid())  # the session's servers, which stay
+    seen: dict[str, Any] = {}
+
+    def fail_while_running() -> None:
+        with PostgresServer() as server:
+            seen.update(port=server.port, workdir=server.workdir)
+            seen["family"] = descendant_processes(os.getpid()) - before
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        fail_while_running()
+    assert len(seen["family"]) >= 3  # runuser, the postmaster and its helpers
+    assert not port_is_open(seen["port"])
+    assert still_running(seen["family"]) == []
+    assert not seen["workdir"].exists()
+
+
+def run_localstage(*extra: str) -> tuple[subprocess.Popen[str], dict[str, int], Path, str]:
+    """Start `python -m localstage`, wait (bounded) until it serves; its ports, workdir and output so far."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localstage", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and not any("health" in line for line in lines):
+        line = process.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+    output = "".join(lines)
+    assert "localstage: health" in output, output
+    ports = {
+        name: int(port) for name, port in re.findall(r"localstage: (postgres|pgbouncer)\s+\S+:(\d+)/", output)
+    }
+    ports["health"] = int(re.search(r"health\s+http://127.0.0.1:(\d+)/", output).group(1))  # type: ignore[union-attr]
+    env_file = Path(re.search(r"env file\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    return process, ports, env_file.parent, output
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=lambda sig: sig.name)
+def test_localstage_stops_everything_on_signal(stop_signal: signal.Signals) -> None:
+    process, ports, workdir, started_output = run_localstage("--duration", "120")
+    try:
+        assert set(ports) == {"postgres", "pgbouncer", "health"}
+        family = descendant_processes(process.pid)
+        assert len(family) >= 4  # runuser + postgres (+ helpers) + runuser + pgbouncer
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['health']}/api/health/live", timeout=5) as live:
+            assert json.load(live)["status"] == "healthy"
+        env = dict(
+            line.split("=", 1) for line in (workdir / "ballast.env").read_text().splitlines() if "=" in line
+        )
+        assert f":{ports['pgbouncer']}/" in env["DATABASE_URL"]
+        assert f":{ports['postgres']}/" in env["DATABASE_URL_UNPOOLED"]
+        assert (workdir / "ballast.env").stat().st_mode & 0o077 == 0
+        password = urllib.parse.urlsplit(env["DATABASE_URL"]).password
+        assert password
+        process.send_signal(stop_signal)
+        stopped_output, _ = process.communicate(timeout=STOP_TIMEOUT_SECONDS)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+    output = started_output + stopped_output
+    assert process.returncode == 0, output
+    assert f"{stop_signal.name} received" in output
+    assert "nothing left running" in output
+    assert password not in output
+    assert ":***@" in output
+    assert not [port for port in ports.values() if port_is_open(port)]
+    assert still_running(family) == []
+    assert not workdir.exists()
+
+
+def test_localstage_duration_ends_by_itself() -> None:
+    process, ports, workdir, _ = run_localstage("--duration", "1")
+    family = descendant_processes(process.pid)
+    output, _ = process.communicate(timeout=STOP_TIMEOUT_SECONDS)
+    assert process.returncode == 0, output
+    assert not [port for port in ports.values() if port_is_open(port)]
+    assert still_running(family) == []
+    assert not workdir.exists()
