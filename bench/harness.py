@@ -34,7 +34,7 @@ class BenchOptions:
         return quick if self.quick else full
 
 
-class Unavailable(Exception):  # noqa: N818 - reads as `raise Unavailable("why")`
+class Unavailable(Exception):
     """A benchmark cannot run here (a part it measures is missing); reported, never a made-up figure."""
 
 
@@ -58,7 +58,7 @@ def run_benchmark(name: str, options: BenchOptions) -> tuple[BenchResult, bool]:
     started = time.monotonic()
     crashed = False
     try:
-        module: _Benchmark = importlib.import_module(BENCHMARKS[name])  # type: ignore[assignment]
+        module: _Benchmark = importlib.import_module(BENCHMARKS[name])
         result = module.run(options)
     except Unavailable as exc:
         result = BenchResult(name, unavailable=str(exc))
@@ -70,6 +70,8 @@ def run_benchmark(name: str, options: BenchOptions) -> tuple[BenchResult, bool]:
         print(f"  {note}")
     for measure in result.measures:
         print(f"  {measure.line()}")
+    for label, why in result.gaps:
+        print(f"  {label}: not available: {why}")
     if result.unavailable is not None:
         print(f"  not available: {result.unavailable}")
     print(f"  ({time.monotonic() - started:.1f} s)", flush=True)

@@ -3,17 +3,17 @@ against the bare floor, one `SELECT 1` on the same pool through the same PgBounc
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.harness import BenchOptions, require
 from bench.report import BenchResult, Goal, Measure
 from bench.services import local_stage, patched_environ, stage_notes
-from bench.stats import Summary, elapsed_ms
-from runtime import constants
+from bench.stats import Summary, time_calls_ms
 
 HEALTH_PATH = "/api/health"
 P50_RATIO_GOAL = Goal(1.3, on_ratio=True)
+BOUNDED_TIMEOUT_SECONDS = 2.0
 
 
 def run(options: BenchOptions) -> BenchResult:
@@ -41,29 +41,30 @@ def run(options: BenchOptions) -> BenchResult:
                 with pool.connection() as conn:
                     _select_one(conn)
 
-            for _ in range(warmup):
-                health()
-                floor()
-            health_ms, floor_ms = [], []
-            for _ in range(rounds):  # interleaved: machine noise lands on both series alike
-                started = time.perf_counter_ns()
-                health()
-                health_ms.append(elapsed_ms(started))
-                started = time.perf_counter_ns()
-                floor()
-                floor_ms.append(elapsed_ms(started))
+            def bounded() -> None:  # the floor plus the health check's deadline (a worker thread per call)
+                db.run_bounded(_select_one, timeout=BOUNDED_TIMEOUT_SECONDS, pool=pool)
+
+            series: dict[Callable[[], None], list[float]] = {health: [], floor: [], bounded: []}
+            for call in series:
+                time_calls_ms(call, warmup)
+            for _ in range(rounds):  # interleaved: machine noise lands on every series alike
+                for call, samples in series.items():
+                    samples += time_calls_ms(call, 1)
         finally:
             db.close_pool()
             settings_module.reset_settings()
 
-    ours, bare = Summary.of(health_ms), Summary.of(floor_ms)
+    ours, bare, with_deadline = (Summary.of(samples) for samples in series.values())
     result.notes.append(
         f"{rounds} interleaved rounds after {warmup} warm-up; handler = {handler.__name__}.handle "
-        f"(decorated: {hasattr(handler.handle, '__wrapped__')}); floor = pool.connection() + SELECT 1 (autocommit)"
+        f"(decorated: {hasattr(handler.handle, '__wrapped__')}); "
+        "floor = pool.connection() + SELECT 1 (autocommit); "
+        "bounded = the floor through runtime.db.run_bounded (the health check's deadline)"
     )
     result.measures += [
         Measure("health p50", ours.p50, "ms", bare.p50, "floor", goal=P50_RATIO_GOAL),
         Measure("health p99", ours.p99, "ms", bare.p99, "floor"),
+        Measure("bounded SELECT 1 p50", with_deadline.p50, "ms", bare.p50, "floor"),
     ]
     return result
 
@@ -75,4 +76,3 @@ def _select_one(conn: Any) -> None:
         conn.execute("SELECT 1").fetchone()
     finally:
         conn.autocommit = False
-

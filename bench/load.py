@@ -119,10 +119,12 @@ def run(options: BenchOptions) -> BenchResult:
 
     queued = after.get("requests_queued", 0) - before.get("requests_queued", 0)
     queued_wait_ms = after.get("requests_wait_ms", 0) - before.get("requests_wait_ms", 0)
+    requests = after.get("requests_num", 0) - before.get("requests_num", 0)
+    opened = after.get("connections_num", 0) - before.get("connections_num", 0)
     result.notes.append(
-        f"pool stats: {after.get('requests_num', 0) - before.get('requests_num', 0)} requests, {queued} queued "
-        f"(mean wait {queued_wait_ms / queued if queued else 0:.1f} ms), max requests_waiting seen {max_waiting()}, "
-        f"connections opened {after.get('connections_num', 0) - before.get('connections_num', 0)}"
+        f"pool stats: {requests} requests, {queued} queued (mean wait "
+        f"{queued_wait_ms / queued if queued else 0:.1f} ms), max requests_waiting seen {max_waiting()}, "
+        f"connections opened {opened}"
     )
     result.notes += [_describe("pooled", pooled), _describe("naive", naive)]
     result.measures += _compare(pooled, naive)
@@ -163,7 +165,7 @@ def _sampling_waiting(get_stats: Callable[[], dict[str, int]]) -> Iterator[Calla
 
 
 def _describe(name: str, run: LoadRun) -> str:
-    errors = ", ".join(f"{kind}×{count}" for kind, count in run.errors.most_common()) or "none"
+    errors = ", ".join(f"{kind}x{count}" for kind, count in run.errors.most_common()) or "none"
     text = f"{name}: {len(run.latencies_ms)} ok in {run.elapsed_s:.1f} s, errors: {errors}"
     if run.stuck_clients:
         text += f", {run.stuck_clients} clients still blocked after the grace period"

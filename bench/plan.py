@@ -24,7 +24,9 @@ def run(options: BenchOptions) -> BenchResult:
         raise Unavailable("infra/plan.py is not in the tree")
     repetitions = options.scaled(3, 1)
     result = BenchResult("plan")
-    result.notes.append(f"`{sys.executable} -m infra plan --stack STAGE`, fresh process, median of {repetitions}")
+    result.notes.append(
+        f"`{sys.executable} -m infra plan --stack STAGE`, fresh process, median of {repetitions}"
+    )
     for stage in STAGES:
         durations: list[float] = []
         for _ in range(repetitions):

@@ -19,7 +19,7 @@ class Goal:
     def describe(self, unit: str) -> str:
         sign = "≤" if self.at_most else "≥"
         limit = f"{self.limit:g}"
-        return f"{sign} {limit}×" if self.on_ratio else f"{sign} {limit} {unit}".rstrip()
+        return f"{sign} {limit}x" if self.on_ratio else f"{sign} {limit} {unit}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,12 @@ class Measure:
         return None if checked is None else self.goal.met_by(checked)
 
     def line(self) -> str:
-        """`health p50 1.80 ms vs floor 1.50 ms → 1.20× (goal ≤ 1.3×) ok`"""
+        """`health p50 1.80 ms vs floor 1.50 ms → 1.20x (goal ≤ 1.3x) ok`"""
         text = f"{self.label} {_with_unit(self.value, self.unit)}"
         if self.baseline is not None:
             text += f" vs {self.baseline_label} {_with_unit(self.baseline, self.unit)}"
             if self.ratio is not None:
-                text += f" → {self.ratio:.2f}×"
+                text += f" → {self.ratio:.2f}x"
         if self.goal is not None:
             verdict = {True: "ok", False: "MISSED", None: "n/a"}[self.goal_met]
             text += f" (goal {self.goal.describe(self.unit)}) {verdict}"
@@ -61,12 +61,14 @@ class Measure:
 
 @dataclass
 class BenchResult:
-    """A benchmark's figures, free-form notes (deferred imports, contributors…) or why it could not run."""
+    """A benchmark's figures, free-form notes (deferred imports, contributors…) or why it could not run;
+    `gaps` are parts of it that could not run (label, why) while the rest did."""
 
     name: str
     measures: list[Measure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     unavailable: str | None = None
+    gaps: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def missed_goals(self) -> list[Measure]:
@@ -85,12 +87,12 @@ def summary_table(results: list[BenchResult]) -> str:
             continue
         for m in result.measures:
             baseline = "" if m.baseline is None else f"{m.baseline_label} {_with_unit(m.baseline, m.unit)}"
-            ratio = "" if m.ratio is None else f"{m.ratio:.2f}×"
+            ratio = "" if m.ratio is None else f"{m.ratio:.2f}x"
             goal = "" if m.goal is None else m.goal.describe(m.unit)
             met = {True: "yes", False: "**no**", None: ""}[m.goal_met]
-            rows.append(
-                f"| {result.name} | {m.label} | {_with_unit(m.value, m.unit)} | {baseline} | {ratio} | {goal} | {met} |"
-            )
+            value = _with_unit(m.value, m.unit)
+            rows.append(f"| {result.name} | {m.label} | {value} | {baseline} | {ratio} | {goal} | {met} |")
+        rows += [f"| {result.name} | {label} | not available: {why} | | | | |" for label, why in result.gaps]
     return "\n".join(rows)
 
 

@@ -22,7 +22,7 @@ PGBOUNCER_QUERY_WAIT_TIMEOUT = 10
 
 @contextmanager
 def local_stage() -> Iterator[LocalStage]:
-    """Start PostgreSQL 15 + PgBouncer (transaction pooling) on 127.0.0.1; stop both and delete their files."""
+    """PostgreSQL 15 + PgBouncer (transaction pooling) on 127.0.0.1; both stopped and deleted after."""
     missing = missing_binaries()
     if missing:
         raise Unavailable(f"server programs not installed: {', '.join(missing)}")

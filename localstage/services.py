@@ -37,6 +37,15 @@ DEFAULT_DATABASE = "ballast"
 READY_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 10.0
 _POLL_SECONDS = 0.05
+WORKDIR_PREFIX = "ballast-"
+OWNER_FILE = "owner"
+# Where each kind of workdir keeps its server's pid, and the signal that stops that server at once.
+_SERVER_PID_FILES = {
+    "data/postmaster.pid": signal.SIGQUIT,  # Postgres immediate shutdown (it still cleans up shared memory)
+    "postgres/data/postmaster.pid": signal.SIGQUIT,
+    "pgbouncer.pid": signal.SIGTERM,  # PgBouncer immediate shutdown
+    "pgbouncer/pgbouncer.pid": signal.SIGTERM,
+}
 _PORT_ATTEMPTS = 3  # a free port can be taken by someone else before the server binds it
 
 
@@ -183,6 +192,48 @@ def _tail(path: Path, lines: int = 8) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def make_workdir(kind: str) -> Path:
+    """A private temporary directory that records its owner process (see ``reap_orphans``)."""
+    path = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{kind}-"))
+    (path / OWNER_FILE).write_text(f"{os.getpid()} {_process_start_time(os.getpid())}\n", encoding="ascii")
+    return path
+
+
+def reap_orphans(tmp_dir: Path | None = None) -> list[Path]:
+    """Stop the servers of directories whose owner died without cleaning up (SIGKILL), and delete them.
+
+    Directories of live owners (other test runs, other local stages) are left alone.
+    """
+    reaped = []
+    for workdir in Path(tmp_dir or tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            owner_pid, owner_started = (int(part) for part in (workdir / OWNER_FILE).read_text().split())
+        except (OSError, ValueError):
+            continue  # not ours, or being created right now
+        if _process_start_time(owner_pid) == owner_started:
+            continue
+        for pid_file, stop_signal in _SERVER_PID_FILES.items():
+            server_pid = _read_pid(workdir / pid_file)
+            if server_pid is None or str(workdir) not in _command_line(server_pid):
+                continue  # gone, or the number now belongs to someone else
+            family = {(server_pid, _process_start_time(server_pid) or 0)} | descendant_processes(server_pid)
+            _signal_pid(server_pid, stop_signal)
+            deadline = time.monotonic() + STOP_TIMEOUT_SECONDS / 2
+            while still_running(family) and time.monotonic() < deadline:
+                time.sleep(_POLL_SECONDS)
+            _kill_survivors(family, STOP_TIMEOUT_SECONDS / 2)
+        shutil.rmtree(workdir, ignore_errors=True)
+        reaped.append(workdir)
+    return reaped
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 _RUNNING: set[_ManagedProcess] = set()
@@ -340,7 +391,7 @@ class PostgresServer:
 
     def _workdir(self) -> Path:
         if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="ballast-pg-"))
+            self.workdir = make_workdir("pg")
             self._owns_workdir = True
         elif not self.workdir.is_dir():
             self.workdir.mkdir(mode=0o700, parents=True)
@@ -524,7 +575,7 @@ class PgBouncerServer:
 
     def _workdir(self) -> Path:
         if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="ballast-pgbouncer-"))
+            self.workdir = make_workdir("pgbouncer")
             self._owns_workdir = True
             _give_to_service_user(self.workdir)
         elif not self.workdir.is_dir():
@@ -617,7 +668,7 @@ class LocalStage:
     server_login_retry: int = 15
     auth_type: str = "scram-sha-256"
     default_pool_size: int = 20
-    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="ballast-stage-")))
+    workdir: Path = field(default_factory=lambda: make_workdir("stage"))
     postgres: PostgresServer = field(init=False)
     pgbouncer: PgBouncerServer = field(init=False)
 
@@ -633,6 +684,7 @@ class LocalStage:
         )
 
     def start(self) -> Self:
+        reap_orphans()
         try:
             _give_to_service_user(self.workdir)  # the servers' own directories are made inside it
             self.postgres.start()

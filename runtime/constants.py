@@ -37,3 +37,6 @@ AWS_LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
 # Control plane (infra providers): credentials read at call time, never stored in Pulumi state in plain text
 NEON_API_KEY = "NEON_API_KEY"
 SENTRY_AUTH_TOKEN = "SENTRY_AUTH_TOKEN"
+
+# Set by AWS Lambda itself: the published version ("$LATEST" when unpublished); Sentry's release fallback
+AWS_LAMBDA_FUNCTION_VERSION = "AWS_LAMBDA_FUNCTION_VERSION"

@@ -2,7 +2,8 @@
 
 ``GET /api/health/live`` answers from the process alone; ``GET /api/health/ready`` and ``GET /api/health``
 run the readiness checks (200 healthy/degraded, 503 unhealthy). Unknown paths get a JSON 404, other methods a
-JSON 405. Every answer is JSON with ``Cache-Control: no-store``.
+JSON 405. Every answer is JSON with ``Cache-Control: no-store``. ``handle`` is ``route`` wrapped by
+``runtime.lambda_handler`` (request ID, Sentry, a generic 500/503 body for anything unexpected).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runtime import health
+from runtime import health, lambda_handler
 
 JSON_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-store"}
 ALLOWED_METHODS = ("GET", "HEAD")
@@ -75,4 +76,5 @@ def _as_mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-handle = route  # becomes `lambda_handler(route)` once runtime.lambda_handler lands
+# The Lambda entry: validated settings, Sentry, request ID; DatabaseUnavailable -> 503, anything else -> 500.
+handle = lambda_handler(route)

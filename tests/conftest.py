@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+# --- fake Neon and Sentry control-plane APIs on 127.0.0.1 (engineer D: tests/fixtures/fake_*.py) ---
+from tests.fixtures.fake_neon import fake_neon  # noqa: F401 - fixtures are found by name
+from tests.fixtures.fake_sentry import fake_sentry  # noqa: F401
+
+# --- local Sentry envelope sink (engineer B: tests/fixtures/sentry_sink.py) ---
+from tests.fixtures.sentry_sink import (  # noqa: F401 - fixtures are found by name
+    clean_sentry,
+    sentry_sink,
+    sentry_sink_factory,
+)
+
 # --- real PostgreSQL 15 + PgBouncer, once per session (engineer C: tests/fixtures/services.py) ---
 from tests.fixtures.services import (  # noqa: F401 - fixtures are found by name
     direct_url,

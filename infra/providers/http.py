@@ -14,7 +14,9 @@ Every attempt carries explicit (connect, read) timeouts; all attempts share one 
 exponentially with jitter. Errors are typed (:class:`ApiError`, :class:`NotFound` for 404,
 :class:`TransportError` when no response came back) and carry ``status, code, message, request_id``. Their
 text never holds the credential, request bodies or response fields other than the server's error message,
-and that message is redacted too. Sleep, clock and jitter source are injectable so tests run fast.
+and that message goes through :class:`Redactor` (the credential, then ``runtime.scrub.scrub_text``). Sleep,
+clock and jitter source are injectable so tests run fast. :func:`recover_create` is the reconciling side
+of an ambiguous create: look the resource up, adopt it if it was made, else try again (bounded).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 import email.utils
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+
+from runtime.scrub import FILTERED, scrub_text
 
 Sleep = Callable[[float], None]
 Clock = Callable[[], float]
@@ -42,9 +45,7 @@ REJECTED_STATUSES = frozenset({423, 429, 503})
 # The server may have acted: retried only when repeating the request is harmless.
 AMBIGUOUS_STATUSES = frozenset({500, 502, 504})
 NON_IDEMPOTENT_METHODS = frozenset({"POST"})
-REDACTED = "[REDACTED]"
 _MAX_MESSAGE_CHARS = 300
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/?#@\s]+:)[^@\s/]+@")
 _REQUEST_ID_HEADERS = ("X-Request-Id", "X-Neon-Request-Id", "X-Sentry-Request-Id")
 
 
@@ -144,15 +145,16 @@ def resolve_credential(explicit: str | None, env_var: str, *, what: str, config_
 
 
 class Redactor:
-    """Replaces known secret values and URL passwords in text that may end up in an error message."""
+    """This client's own credentials withheld literally, then the runtime's one scrubber for secret shapes
+    (URL passwords, bearer tokens, known key prefixes...)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
-            text = text.replace(secret, REDACTED)
-        return _URL_CREDENTIALS.sub(rf"\g<scheme>{REDACTED}@", text)
+            text = text.replace(secret, FILTERED)
+        return scrub_text(text)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -318,7 +320,8 @@ class ApiClient:
         user_agent: str = "ballast-infra",
     ) -> None:
         if not base_url.startswith(("https://", "http://")):
-            raise ValueError(f"{service} API base URL must start with https:// (got {base_url[:40]!r})")
+            shown = scrub_text(base_url)[:60]
+            raise ValueError(f"{service} API base URL must start with https:// (got {shown!r})")
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()

@@ -58,6 +58,19 @@ def _text(props: Mapping[str, Any], key: str) -> str:
     return value
 
 
+def project_problems(slug: str | None, name: str | None) -> list[tuple[str, str]]:
+    """(property, reason) for a project slug/name Sentry would refuse (None: not known yet, skipped)."""
+    problems: list[tuple[str, str]] = []
+    if slug and len(slug) > MAX_SLUG_CHARS:
+        problems.append(("project_slug", f"has at most {MAX_SLUG_CHARS} characters"))
+    if slug and not SLUG.match(slug):
+        reason = "use lowercase letters, digits, '-' and '_' (not only digits)"
+        problems.append(("project_slug", f"{slug!r} is not a Sentry slug: {reason}"))
+    if name and len(name) > MAX_PROJECT_NAME_CHARS:
+        problems.append(("project_name", f"has at most {MAX_PROJECT_NAME_CHARS} characters"))
+    return problems
+
+
 def _too_long(news: Mapping[str, Any], key: str, limit: int) -> list[dyn.CheckFailure]:
     value = news.get(key)
     if isinstance(value, str) and value != UNKNOWN and len(value) > limit:
@@ -96,12 +109,9 @@ class SentryProjectProvider(_SentryProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         failures = required_failures(news, ("organization", "team", "project_slug", "project_name"))
-        failures += _too_long(news, "project_slug", MAX_SLUG_CHARS)
-        failures += _too_long(news, "project_name", MAX_PROJECT_NAME_CHARS)
-        slug = news.get("project_slug")
-        if isinstance(slug, str) and slug and slug != UNKNOWN and not SLUG.match(slug):
-            reason = "use lowercase letters, digits, '-' and '_' (not only digits)"
-            failures.append(dyn.CheckFailure("project_slug", f"{slug!r} is not a Sentry slug: {reason}"))
+        slug, name = news.get("project_slug"), news.get("project_name")
+        known = [v if isinstance(v, str) and v != UNKNOWN else None for v in (slug, name)]
+        failures += [dyn.CheckFailure(prop, reason) for prop, reason in project_problems(*known)]
         return dyn.CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:

@@ -21,7 +21,7 @@ def test_percentile_of_one_sample_is_that_sample() -> None:
 
 @pytest.mark.parametrize("pct", [0, 100, -1])
 def test_percentile_outside_1_to_99_is_refused(pct: int) -> None:
-    with pytest.raises(ValueError, match="within 1..99"):
+    with pytest.raises(ValueError, match=r"within 1\.\.99"):
         percentile([1.0, 2.0], pct)
 
 
@@ -31,12 +31,16 @@ def test_summary_refuses_no_samples() -> None:
 
 
 def test_ratio_goal_judges_the_ratio_not_the_value() -> None:
-    within = Measure("health p50", 1.8, "ms", baseline=1.5, baseline_label="floor", goal=Goal(1.3, on_ratio=True))
-    over = Measure("health p50", 2.0, "ms", baseline=1.5, baseline_label="floor", goal=Goal(1.3, on_ratio=True))
+    within = Measure(
+        "health p50", 1.8, "ms", baseline=1.5, baseline_label="floor", goal=Goal(1.3, on_ratio=True)
+    )
+    over = Measure(
+        "health p50", 2.0, "ms", baseline=1.5, baseline_label="floor", goal=Goal(1.3, on_ratio=True)
+    )
     assert within.ratio == pytest.approx(1.2)
     assert within.goal_met is True
     assert over.goal_met is False
-    assert within.line() == "health p50 1.80 ms vs floor 1.50 ms → 1.20× (goal ≤ 1.3×) ok"
+    assert within.line() == "health p50 1.80 ms vs floor 1.50 ms → 1.20x (goal ≤ 1.3x) ok"
     assert "MISSED" in over.line()
 
 

@@ -65,10 +65,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 
 @pytest.fixture
 def drill_stage() -> Iterator[LocalStage]:
-    """A PostgreSQL + PgBouncer pair of this drill's own, on free loopback ports; stopped and removed after."""
+    """A PostgreSQL + PgBouncer pair of this drill's own, on free loopback ports; removed after."""
     missing = missing_binaries()
     if missing:
-        pytest.skip(f"PostgreSQL 15 / PgBouncer not installed (missing {', '.join(missing)}); scripts/setup.sh")
+        pytest.skip(
+            f"PostgreSQL 15 / PgBouncer not installed (missing {', '.join(missing)}); scripts/setup.sh"
+        )
     with LocalStage(
         query_wait_timeout=QUERY_WAIT_TIMEOUT_SECONDS, server_login_retry=SERVER_LOGIN_RETRY_SECONDS
     ) as stage:

@@ -31,7 +31,9 @@ def test_pgbouncer_restarted_during_load(
         restart_began = time.monotonic()
         drill_stage.restart_pgbouncer()
         restart_ended = time.monotonic()
-        first_200 = traffic.wait_for(lambda o: o.status == 200, after=restart_ended, timeout=RECOVERY_BOUND_SECONDS)
+        first_200 = traffic.wait_for(
+            lambda o: o.status == 200, after=restart_ended, timeout=RECOVERY_BOUND_SECONDS
+        )
         time.sleep(2.0)
     outcomes = traffic.outcomes
 
@@ -42,11 +44,15 @@ def test_pgbouncer_restarted_during_load(
     drill_report("requests in flight during the restart", len(in_flight), "requests")
     drill_report("failed requests", len(failed), "requests")
     assert first_200 is not None, f"nothing served within {RECOVERY_BOUND_SECONDS} s of PgBouncer's return"
-    drill_report("first 200 after the restart", first_200.finished - restart_ended, "s", RECOVERY_BOUND_SECONDS)
+    drill_report(
+        "first 200 after the restart", first_200.finished - restart_ended, "s", RECOVERY_BOUND_SECONDS
+    )
     slowest = max(o.seconds for o in outcomes)
     drill_report("slowest answer (any request)", slowest, "s", ANSWER_BOUND_SECONDS)
 
-    assert traffic.hung == 0, f"{traffic.hung} requests still running {JOIN_SECONDS} s after the traffic stopped"
+    assert traffic.hung == 0, (
+        f"{traffic.hung} requests still running {JOIN_SECONDS} s after the traffic stopped"
+    )
     assert all(o.status in (200, 503) for o in outcomes), {o.status or o.error for o in outcomes}
     assert slowest <= ANSWER_BOUND_SECONDS
     assert set(failed) <= set(in_flight), "a request failed outside the restart window"

@@ -4,22 +4,34 @@ ends the same pool serves again."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from runtime import constants, db
+from runtime.decorator import lambda_handler
 from runtime.handler import handle
 from tests.drills.conftest import HEALTH_CHECK_TIMEOUT_SECONDS, DrillReport, RuntimeConfigurer
-from tests.drills.traffic import call
+from tests.drills.traffic import call, health_event
 
 POOL_MAX_SIZE = 2
 POOL_TIMEOUT_SECONDS = 1.5
 HOLD_SECONDS = 4.0
 WAITERS = 6
+APP_REQUESTS = 3
 SLACK_SECONDS = 1.0  # thread start and scheduling on a shared 2-core machine
+
+
+@lambda_handler
+def query_function(event: Any, context: Any) -> Any:
+    """An application function: one query through the process pool."""
+    with db.connection() as conn:
+        row = conn.execute("SELECT 1").fetchone()
+    return {"value": row[0] if row else None}
 
 
 def in_threads(count: int, target: Callable[[], None]) -> list[threading.Thread]:
@@ -44,7 +56,10 @@ def test_pool_exhausted_queues_then_answers_503(
     configure_runtime: RuntimeConfigurer, drill_report: DrillReport
 ) -> None:
     configure_runtime(
-        **{constants.DB_POOL_MAX_SIZE: str(POOL_MAX_SIZE), constants.DB_POOL_TIMEOUT_SECONDS: str(POOL_TIMEOUT_SECONDS)}
+        **{
+            constants.DB_POOL_MAX_SIZE: str(POOL_MAX_SIZE),
+            constants.DB_POOL_TIMEOUT_SECONDS: str(POOL_TIMEOUT_SECONDS),
+        }
     )
     assert call(handle)[0] == 200
 
@@ -69,7 +84,17 @@ def test_pool_exhausted_queues_then_answers_503(
                 failures.append(error)
                 waited.append(time.monotonic() - started)
 
-    waiters = in_threads(WAITERS, wait_for_connection)
+    app_answers: list[tuple[int, dict[str, Any], float]] = []
+
+    def app_request() -> None:
+        started = time.monotonic()
+        response = query_function(health_event("/api/items"), None)
+        with lock:
+            app_answers.append(
+                (response["statusCode"], json.loads(response["body"]), time.monotonic() - started)
+            )
+
+    waiters = in_threads(WAITERS, wait_for_connection) + in_threads(APP_REQUESTS, app_request)
     peak_waiting = 0
     deadline = time.monotonic() + POOL_TIMEOUT_SECONDS / 2
     while time.monotonic() < deadline:
@@ -80,9 +105,18 @@ def test_pool_exhausted_queues_then_answers_503(
         thread.join(POOL_TIMEOUT_SECONDS + SLACK_SECONDS + 5)
 
     drill_report("peak requests waiting for a connection", peak_waiting, "requests")
-    drill_report("health answer with the pool exhausted", health_seconds, "s", HEALTH_CHECK_TIMEOUT_SECONDS + SLACK_SECONDS)
-    assert peak_waiting >= WAITERS - 1, "waiters did not queue"
-    assert (status, body["status"], body["checks"]["database"]["status"]) == (503, "unhealthy", "pool_exhausted")
+    drill_report(
+        "health answer with the pool exhausted",
+        health_seconds,
+        "s",
+        HEALTH_CHECK_TIMEOUT_SECONDS + SLACK_SECONDS,
+    )
+    assert peak_waiting >= WAITERS, "waiters did not queue"
+    assert (status, body["status"], body["checks"]["database"]["status"]) == (
+        503,
+        "unhealthy",
+        "pool_exhausted",
+    )
     assert health_seconds <= HEALTH_CHECK_TIMEOUT_SECONDS + SLACK_SECONDS
 
     assert len(failures) == WAITERS, f"{WAITERS - len(failures)} waiters got a connection or never returned"
@@ -92,6 +126,20 @@ def test_pool_exhausted_queues_then_answers_503(
     drill_report("slowest waiter until PoolExhausted", max(waited), "s", POOL_TIMEOUT_SECONDS + SLACK_SECONDS)
     assert min(waited) >= POOL_TIMEOUT_SECONDS - 0.1, "a waiter failed before the pool timeout"
     assert max(waited) <= POOL_TIMEOUT_SECONDS + SLACK_SECONDS
+
+    # Through the decorator the same exhaustion is a clean 503 with an error ID, never a crash or a detail.
+    assert len(app_answers) == APP_REQUESTS
+    for status, body, seconds in app_answers:
+        assert status == 503
+        assert set(body) == {"error", "errorId"}
+        assert body["errorId"].startswith("ERR-")
+        assert seconds <= POOL_TIMEOUT_SECONDS + SLACK_SECONDS
+    drill_report(
+        "slowest application 503 (decorated)",
+        max(seconds for _, _, seconds in app_answers),
+        "s",
+        POOL_TIMEOUT_SECONDS + SLACK_SECONDS,
+    )
 
     for thread in holders:
         thread.join(HOLD_SECONDS + 5)

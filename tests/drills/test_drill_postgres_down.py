@@ -34,7 +34,9 @@ def test_postgres_stopped_behind_pgbouncer_during_load(
         down_at = time.monotonic()
         drill_stage.stop_postgres()
         stopped_at = time.monotonic()
-        first_503 = traffic.wait_for(lambda o: o.status == 503, after=stopped_at, timeout=ANSWER_BOUND_SECONDS * 2)
+        first_503 = traffic.wait_for(
+            lambda o: o.status == 503, after=stopped_at, timeout=ANSWER_BOUND_SECONDS * 2
+        )
         time.sleep(OUTAGE_SECONDS)
         restart_began = time.monotonic()
         drill_stage.start_postgres()
@@ -52,11 +54,15 @@ def test_postgres_stopped_behind_pgbouncer_during_load(
     drill_report("requests during the outage", len(during_outage), "requests")
     assert first_503 is not None, "health never answered 503 while Postgres was down"
     drill_report("Postgres fast shutdown took", stopped_at - down_at, "s")
-    drill_report("first 503 after Postgres stopped", first_503.finished - stopped_at, "s", ANSWER_BOUND_SECONDS * 2)
+    drill_report(
+        "first 503 after Postgres stopped", first_503.finished - stopped_at, "s", ANSWER_BOUND_SECONDS * 2
+    )
     assert first_200 is not None, f"no 200 within {RECOVERY_BOUND_SECONDS} s of Postgres returning"
     drill_report("recovery after Postgres returned", recovered_at - up_at, "s", RECOVERY_BOUND_SECONDS)
 
-    assert traffic.hung == 0, f"{traffic.hung} requests still running {JOIN_SECONDS} s after the traffic stopped"
+    assert traffic.hung == 0, (
+        f"{traffic.hung} requests still running {JOIN_SECONDS} s after the traffic stopped"
+    )
     assert all(o.status is not None for o in outcomes), {o.error for o in outcomes if o.status is None}
     assert slowest <= ANSWER_BOUND_SECONDS
     assert during_outage, "no request fell inside the outage window"

@@ -61,7 +61,8 @@ class Traffic:
 
     def __enter__(self) -> Traffic:
         self._threads = [
-            threading.Thread(target=self._client, name=f"drill-client-{n}", daemon=True) for n in range(self.clients)
+            threading.Thread(target=self._client, name=f"drill-client-{n}", daemon=True)
+            for n in range(self.clients)
         ]
         for thread in self._threads:
             thread.start()
@@ -94,7 +95,9 @@ class Traffic:
         with self._lock:
             return list(self.outcomes)
 
-    def wait_for(self, predicate: Callable[[Outcome], bool], *, after: float, timeout: float) -> Outcome | None:
+    def wait_for(
+        self, predicate: Callable[[Outcome], bool], *, after: float, timeout: float
+    ) -> Outcome | None:
         """The first outcome started after `after` satisfying `predicate`, waiting up to `timeout` for it."""
         deadline = time.monotonic() + timeout
         while True:

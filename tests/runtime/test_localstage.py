@@ -19,8 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from localstage import LocalStage, PostgresServer, missing_binaries, port_is_open
-from localstage.services import descendant_processes, still_running
+from localstage import LocalStage, PgBouncerServer, PostgresServer, missing_binaries, port_is_open
+from localstage.services import descendant_processes, reap_orphans, still_running
 
 pytestmark = pytest.mark.skipif(
     bool(missing_binaries()), reason=f"PostgreSQL 15 / PgBouncer not installed: {missing_binaries()}"
@@ -148,3 +148,32 @@ def test_localstage_duration_ends_by_itself() -> None:
     assert not [port for port in ports.values() if port_is_open(port)]
     assert still_running(family) == []
     assert not workdir.exists()
+
+
+def test_servers_of_a_killed_owner_are_reaped() -> None:
+    """SIGKILL cannot be caught: the next stage start finds the orphans (owner gone) and stops them."""
+    code = (
+        "import time; from localstage import LocalStage; stage = LocalStage().start(); "
+        "print(stage.workdir, stage.postgres.port, stage.pgbouncer.port, flush=True); time.sleep(120)"
+    )
+    owner = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        workdir, *ports = owner.stdout.readline().split()
+        family = descendant_processes(owner.pid)
+    finally:
+        owner.kill()
+        owner.wait(timeout=10)
+    assert all(port_is_open(int(port)) for port in ports)  # orphaned, still serving
+    assert Path(workdir) in reap_orphans()
+    assert not any(port_is_open(int(port)) for port in ports)
+    assert still_running(family) == []
+    assert not Path(workdir).exists()
+
+
+def test_pgbouncer_md5_auth(services: LocalStage) -> None:
+    with PgBouncerServer(postgres=services.postgres, auth_type="md5") as bouncer:
+        with psycopg.connect(bouncer.url(), autocommit=True, connect_timeout=5) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        port = bouncer.port
+    assert not port_is_open(port)

@@ -1,0 +1,120 @@
+"""``Monitoring``: one stage's Sentry project and its rate-limited client key; the DSN is a secret output.
+
+One Sentry project per stage (``ballast-<stage>``), not one shared project with per-stage environments:
+each stack then owns everything it uses — a preview's ``pulumi destroy`` removes its project, staging noise
+never lands in production's issue stream or alert rules, and no stack ever holds a key into another
+stage's project. The runtime still tags events with the stage as their environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from infra.providers.sentry import (
+    SENTRY_API_BASE_URL,
+    RateLimit,
+    SentryClientKey,
+    SentryClientKeyArgs,
+    SentryProject,
+    SentryProjectArgs,
+    project_problems,
+)
+
+COMPONENT_TYPE = "ballast:monitoring:Monitoring"
+
+
+class MonitoringConfigError(ValueError):
+    """Monitoring settings Sentry would refuse; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    """Per-stage Sentry settings.
+
+    - ``organization``/``team``: slugs of the Sentry organization and the team that owns the project.
+    - ``rate_limit_count`` events per ``rate_limit_window_seconds`` (1 to 86400) through the stage's key.
+    - ``protect``: Pulumi ``protect=True`` and ``retain_on_delete=True`` on the project and key.
+    - ``auth_token``: secret config; None reads ``SENTRY_AUTH_TOKEN`` at call time.
+    - ``api_base_url``: ``https://sentry.io`` (or a region such as ``https://de.sentry.io``, or self-hosted).
+    """
+
+    organization: str
+    team: str
+    stage: str
+    rate_limit_count: int
+    rate_limit_window_seconds: int = 60
+    project_slug: str | None = None  # default: "ballast-<stage>"
+    project_name: str | None = None  # default: "Ballast <stage>"
+    platform: str = "python-awslambda"
+    protect: bool = False
+    auth_token: pulumi.Input[str] | None = None
+    api_base_url: str = SENTRY_API_BASE_URL
+
+    @property
+    def resolved_slug(self) -> str:
+        return self.project_slug or f"ballast-{self.stage}"
+
+    @property
+    def resolved_name(self) -> str:
+        return self.project_name or f"Ballast {self.stage}"
+
+    def problems(self) -> list[tuple[str, str]]:
+        problems = [
+            (prop, "must not be empty")
+            for prop in ("organization", "team", "stage")
+            if not getattr(self, prop)
+        ]
+        problems += project_problems(self.resolved_slug, self.resolved_name)
+        problems += RateLimit(self.rate_limit_count, self.rate_limit_window_seconds).problems()
+        return problems
+
+
+class Monitoring(pulumi.ComponentResource):
+    """``ballast:monitoring:Monitoring``; outputs ``dsn`` (secret), ``project_slug``, ``key_id``.
+
+    Children are reachable as ``project`` and ``key``.
+    """
+
+    dsn: pulumi.Output[str]
+    project_slug: pulumi.Output[str]
+    key_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        problems = args.problems()
+        if problems:
+            listed = "; ".join(f"{prop}: {reason}" for prop, reason in problems)
+            raise MonitoringConfigError(f"Monitoring {name!r} ({args.stage}): {listed}")
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        self.project = SentryProject(
+            f"{name}-project",
+            SentryProjectArgs(
+                organization=args.organization,
+                team=args.team,
+                project_slug=args.resolved_slug,
+                project_name=args.resolved_name,
+                platform=args.platform,
+                api_base_url=args.api_base_url,
+                auth_token=args.auth_token,
+            ),
+            kept,
+        )
+        self.key = SentryClientKey(
+            f"{name}-key",
+            SentryClientKeyArgs(
+                organization=args.organization,
+                project_slug=self.project.project_slug,
+                key_name=f"ballast-{args.stage}",
+                rate_limit_count=args.rate_limit_count,
+                rate_limit_window_seconds=args.rate_limit_window_seconds,
+                api_base_url=args.api_base_url,
+                auth_token=args.auth_token,
+            ),
+            kept,
+        )
+        self.dsn = pulumi.Output.secret(self.key.dsn)
+        self.project_slug = self.project.project_slug
+        self.key_id = self.key.key_id
+        self.register_outputs({"dsn": self.dsn, "project_slug": self.project_slug, "key_id": self.key_id})

@@ -1,0 +1,192 @@
+"""``@lambda_handler``: makes a function-URL (payload v2) Lambda handler production-grade.
+
+Once per process: validated settings (``runtime.settings.get_settings``), their secrets registered with the
+scrubber, logging scrubbed at ``LOG_LEVEL``, Sentry set up. On Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) that
+happens when the decorator runs, i.e. while the handler module is imported in the Lambda *init* phase: in
+production, bad settings raise ``SettingsError`` there, the init fails (Lambda logs the error, whose message
+lists every problem and no value, and retries the init on the next request) and no request is ever served
+with a broken configuration. Elsewhere it happens on the first call, so importing a handler module stays free
+of side effects (``eager=True`` forces the Lambda behaviour).
+
+Per invocation: a request ID (the caller's ``X-Request-ID`` when it is sane — 1 to 128 of ``A-Z a-z 0-9 . _ :
+-`` — else a new UUID4) in the response header, the log line and the Sentry ``request_id`` tag; an isolated
+Sentry scope carrying the HTTP request (scrubbed when sent); ``runtime.db.DatabaseUnavailable`` → 503 and any
+other exception → 500, each with a generic body and a fresh error ID that is also the Sentry event's
+``error_id`` tag; Sentry flushed before returning, on every path, waiting (within its bound) only when the
+invocation captured an event.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+import logging
+import os
+import re
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, overload
+
+from runtime import constants, errors, observability, scrub
+from runtime.db import DatabaseUnavailable
+
+Handler = Callable[[Any, Any], Any]
+HttpHandler = Callable[[Any, Any], dict[str, Any]]
+
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+BINARY_BODY = "[binary body]"
+
+logger = logging.getLogger(observability.ERRORS_LOGGER)
+
+_ready = threading.Event()
+_ready_lock = threading.Lock()
+
+
+@overload
+def lambda_handler(func: Handler, /) -> HttpHandler: ...
+@overload
+def lambda_handler(*, eager: bool | None = None) -> Callable[[Handler], HttpHandler]: ...
+
+
+def lambda_handler(
+    func: Handler | None = None, /, *, eager: bool | None = None
+) -> HttpHandler | Callable[[Handler], HttpHandler]:
+    """Decorate ``handler(event, context)``; usable bare (``@lambda_handler``) or called
+    (``@lambda_handler(eager=True)``). ``eager`` defaults to "running on Lambda"."""
+
+    def decorate(handler: Handler) -> HttpHandler:
+        if eager if eager is not None else bool(os.environ.get(constants.AWS_LAMBDA_FUNCTION_NAME)):
+            prepare_process()
+
+        @functools.wraps(handler)
+        def wrapper(event: Any, context: Any) -> dict[str, Any]:
+            prepare_process()
+            return _invoke(handler, event, context)
+
+        return wrapper
+
+    return decorate(func) if func is not None else decorate
+
+
+def prepare_process() -> None:
+    """Settings, scrubbing, logging and Sentry, once per process (raises ``SettingsError`` in production)."""
+    if _ready.is_set():
+        return
+    with _ready_lock:
+        if _ready.is_set():
+            return
+        from runtime.settings import get_settings
+
+        settings = get_settings()
+        scrub.register_secrets_of(settings)
+        observability.configure_logging(settings)
+        observability.init_sentry(settings)
+        _ready.set()
+
+
+def reset_process() -> None:
+    """Forget the per-process set-up and close Sentry (tests); settings have their own ``reset_settings``."""
+    with _ready_lock:
+        _ready.clear()
+    observability.reset_sentry()
+
+
+def _invoke(handler: Handler, event: Any, context: Any) -> dict[str, Any]:
+    scrub.install_log_scrubbing()  # cheap, and covers handlers added since the cold start
+    request_id = request_id_of(event)
+    with observability.invocation_scope(request_id, functools.partial(sentry_request, event)) as invocation:
+        try:
+            response = as_http_response(handler(event, context))
+        except DatabaseUnavailable as error:
+            response = _failure(503, error, request_id, kind="database_unavailable")
+        except Exception as error:
+            response = _failure(500, error, request_id, kind="unhandled")
+        finally:
+            invocation.flush()  # bounded; waits only if this invocation captured an event
+    return with_request_id(response, request_id)
+
+
+def _failure(status: int, error: Exception, request_id: str, *, kind: str) -> dict[str, Any]:
+    error_id = errors.new_error_id()
+    event_id = observability.capture_error(error, error_id=error_id, kind=kind)
+    logger.error(
+        "%s %s: %s (request %s, Sentry event %s)",
+        error_id,
+        kind,
+        type(error).__name__,
+        request_id,
+        event_id or "-",
+        exc_info=error,
+    )
+    return errors.error_response(status, error_id=error_id, request_id=request_id)
+
+
+def request_id_of(event: Any) -> str:
+    """The caller's ``X-Request-ID`` (any header case) when it is sane, else a new UUID4."""
+    headers = _mapping(_mapping(event).get("headers"))
+    for name, value in headers.items():
+        if isinstance(name, str) and name.lower() == "x-request-id":
+            if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
+                return value
+            break
+    return str(uuid.uuid4())
+
+
+def as_http_response(result: Any) -> dict[str, Any]:
+    """The handler's result as a v2 response: a mapping with ``statusCode`` as is, anything else the way a
+    function URL reads it (200, JSON: a string is the body, other values are JSON-encoded)."""
+    if isinstance(result, Mapping) and "statusCode" in result:
+        return dict(result)
+    body = result if isinstance(result, str) else json.dumps(result)
+    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": body}
+
+
+def with_request_id(response: Mapping[str, Any], request_id: str) -> dict[str, Any]:
+    headers = {
+        name: value
+        for name, value in _mapping(response.get("headers")).items()
+        if not (isinstance(name, str) and name.lower() == errors.REQUEST_ID_HEADER.lower())
+    }
+    headers[errors.REQUEST_ID_HEADER] = request_id
+    return {**response, "headers": headers}
+
+
+def sentry_request(event: Any) -> dict[str, Any]:
+    """The Sentry ``request`` of a v2 event (built only when an event is sent; ``before_send`` scrubs it)."""
+    event = _mapping(event)
+    context = _mapping(event.get("requestContext"))
+    request: dict[str, Any] = {
+        "method": _mapping(context.get("http")).get("method"),
+        "url": f"https://{context.get('domainName', '')}{event.get('rawPath', '')}",
+        "query_string": event.get("rawQueryString", ""),
+        "headers": dict(_mapping(event.get("headers"))),
+    }
+    cookies = event.get("cookies")
+    if cookies:
+        request["cookies"] = "; ".join(str(cookie) for cookie in cookies)
+    body = event.get("body")
+    if isinstance(body, str) and body:
+        request["data"] = _decoded_body(body) if event.get("isBase64Encoded") else body
+    return request
+
+
+def _decoded_body(body: str) -> str:
+    # Only the first bytes can survive scrubbing (1 KB), so only those are decoded.
+    head = body[: 4 * scrub.MAX_BODY_BYTES]
+    try:
+        raw = base64.b64decode(head[: len(head) - len(head) % 4])
+    except (binascii.Error, ValueError):
+        return BINARY_BODY
+    for cut in range(4):  # the cut may have split a multi-byte character
+        try:
+            return raw[: len(raw) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return BINARY_BODY
+
+
+def _mapping(value: object) -> Mapping[Any, Any]:
+    return value if isinstance(value, Mapping) else {}

@@ -1,0 +1,358 @@
+"""The one scrubber: secrets and personal data by key and by shape, for Sentry events and log lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sentry_sdk.scrubber import EventScrubber
+
+from runtime import scrub
+from runtime.scrub import FILTERED, scrub_text
+
+DB_PASSWORD = "npg_Zq8vT3xLw9Kd"
+DB_URL = f"postgresql://neondb_owner:{DB_PASSWORD}@ep-quiet-sun-123456.eu-central-1.aws.neon.tech/neondb"
+EMAIL = "ada.lovelace@example.org"
+BEARER = "eyJraWQiOiJrMSJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJlLWJ5dGVz"
+COOKIE_SESSION = "s3ss10n-c00kie-value"
+CONTEXT_TOKEN = "tok_8f14e45fceea167a5a36dedd4bea2543"
+APP_SECRET = "q7Vt1Rk9Lm3Xz5Bw8Nc2Hd6Fj4Gs0PaE"
+
+
+@pytest.fixture(autouse=True)
+def no_registered_secrets() -> Iterator[None]:
+    scrub.forget_registered_secrets()
+    yield
+    scrub.forget_registered_secrets()
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "kept"),
+    [
+        (f"could not connect to {DB_URL}", DB_PASSWORD, "postgresql://neondb_owner:[Filtered]@ep-quiet-sun"),
+        ("postgres://app:p%40ss%2Fw0rd@h1:5432,h2:5433/db", "p%40ss", "@h1:5432,h2:5433/db"),
+        ("host=db.example.com user=app password=s3cr3t-Pw sslmode=require", "s3cr3t-Pw", "sslmode=require"),
+        ("host=db password='it\\'s a secret' port=5432", "secret'", "port=5432"),
+        (f"user {EMAIL} signed in", EMAIL, "signed in"),
+        ("mailto:bob.smith+tag@mail.example.co.uk", "bob.smith", "mailto:"),
+        (f"Authorization: Bearer {BEARER}", BEARER, "Authorization: "),
+        ("got headers {'Authorization': 'Basic dXNlcjpwYXNz', 'Accept': 'json'}", "dXNlcjpwYXNz", "'Accept'"),
+        (f"Cookie: sid={COOKIE_SESSION}; theme=dark", COOKIE_SESSION, "Cookie: "),
+        ("Set-Cookie: session=abc123def; Path=/; HttpOnly", "abc123def", "Set-Cookie: "),
+        (f"calling with bearer {BEARER[:20]}xyz", BEARER[:20], "calling with bearer"),
+        (f"token is {BEARER}", BEARER, "token is"),
+        ("stripe key sk_live_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "stripe key"),
+        ("gh token ghp_abcdefghijklmnopqrstuvwxyz0123456789", "ghp_abcdef", "gh token"),
+        ("aws AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE", "aws"),
+        ("slack xoxb-1234567890-abcdefghij", "xoxb-1234567890", "slack"),
+        ("auth sntrys_eyJpYXQiOjE3MDAwMDAwMDB9_abcdefghijkl", "sntrys_eyJ", "auth"),
+        (
+            "dsn https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/42",
+            "0123456789abcdef0123",
+            "o1.",
+        ),
+        ("X-Sentry-Auth: Sentry sentry_key=abc123def, sentry_version=7", "abc123def", "X-Sentry-Auth"),
+        ("retrying api_key='zzz-top' then client_secret=\"qq-top\"", "-top", "retrying"),
+        ("POST form: user=ada&password=hunter2&remember=1", "hunter2", "&remember=1"),
+        ('body {"password": "hunter2", "name": "ada"}', "hunter2", '"name": "ada"'),
+    ],
+)
+def test_shapes_of_secrets_are_withheld_in_text(text: str, secret: str, kept: str) -> None:
+    scrubbed = scrub_text(text)
+    assert secret not in scrubbed
+    assert FILTERED in scrubbed
+    assert kept in scrubbed  # the rest of the line still helps debugging
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'password authentication failed for user "neondb_owner"',
+        "connection to localhost-db.example.com:5432 refused",
+        "http://host:8080/path?page=2",
+        "postgresql://app@db.example.com/app",  # no password: the host stays readable
+        "trace 0123456789abcdef0123456789abcdef span 0123456789abcdef",
+        "took 1732270000123 ms at 128.0.0.1",
+        "the basic plan costs 10 EUR",
+    ],
+)
+def test_ordinary_text_is_left_alone(text: str) -> None:
+    assert scrub_text(text) == text
+
+
+def test_json_log_lines_stay_valid_json() -> None:
+    inner = json.dumps({"password": "hunter2", "email": EMAIL, "Cookie": f"sid={COOKIE_SESSION}; x=1"})
+    line = json.dumps(
+        {"message": f"body {inner} from {DB_URL}", "level": "INFO", "note": "Bearer abcdef1234"}
+    )
+    scrubbed = scrub_text(line)
+    parsed = json.loads(scrubbed)  # still JSON
+    for secret in ("hunter2", EMAIL, COOKIE_SESSION, DB_PASSWORD, "abcdef1234"):
+        assert secret not in scrubbed
+    assert parsed["level"] == "INFO"
+    assert json.loads(parsed["message"].split(" from ")[0].removeprefix("body "))["password"] == FILTERED
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["password", "DB_PASSWORD", "Authorization", "Proxy-Authorization", "X-Api-Key", "api_key", "Cookie",
+     "Set-Cookie", "session_id", "SENTRY_DSN", "client_secret", "refresh_token", "credit_card_number",
+     "cvv", "pwd", "email", "ip_address", "X-Forwarded-For", "csrftoken", "username"],
+)  # fmt: skip
+def test_sensitive_keys(key: str) -> None:
+    assert scrub.is_sensitive_key(key)
+
+
+@pytest.mark.parametrize(
+    "key", ["id", "error_id", "request_id", "url", "method", "level", "function", "name"]
+)
+def test_ordinary_keys(key: str) -> None:
+    assert not scrub.is_sensitive_key(key)
+
+
+def test_values_are_scrubbed_recursively_by_key_and_shape() -> None:
+    value = {
+        "headers": {"Authorization": f"Bearer {BEARER}", "X-Request-ID": "req-1"},
+        "nested": [{"db": DB_URL}, ("contact", EMAIL)],
+        "flags": {"session_active": True, "password": None, "pin": 1234},
+        b"raw".decode(): b"password=hunter2",
+    }
+    scrubbed = scrub.scrub_value(value)
+    assert scrubbed["headers"] == {"Authorization": FILTERED, "X-Request-ID": "req-1"}
+    assert scrubbed["nested"][0]["db"].startswith("postgresql://neondb_owner:[Filtered]@ep-quiet-sun")
+    assert scrubbed["nested"][1] == ["contact", FILTERED]
+    assert scrubbed["flags"] == {"session_active": True, "password": None, "pin": FILTERED}
+    assert scrubbed["raw"] == f"password={FILTERED}"
+
+
+def test_nesting_beyond_the_depth_limit_is_withheld() -> None:
+    deep: dict[str, Any] = {"leaf": EMAIL}
+    for _ in range(scrub.MAX_DEPTH + 5):
+        deep = {"next": deep}
+    assert EMAIL not in json.dumps(scrub.scrub_value(deep))
+
+
+def test_registered_secrets_are_withheld_in_any_shape() -> None:
+    scrub.register_secret(DB_URL)
+    scrub.register_secret(APP_SECRET)
+    scrub.register_secret("short")  # too short to withhold literally without blanking ordinary words
+    text = f"pw={DB_PASSWORD[::-1][::-1]}; secret split {APP_SECRET}; joined {'x' + DB_PASSWORD + 'y'}; short"
+    scrubbed = scrub_text(text)
+    assert DB_PASSWORD not in scrubbed
+    assert APP_SECRET not in scrubbed
+    assert scrubbed.endswith("short")
+
+
+def test_secret_parts_of_connection_strings() -> None:
+    assert scrub.secret_parts("postgresql://u:p%40ss-word@h/db") == ["p%40ss-word", "p@ss-word"]
+    assert scrub.secret_parts("https://0123456789abcdef0123456789abcdef@o1.ingest.sentry.io/1") == [
+        "0123456789abcdef0123456789abcdef"
+    ]
+    assert scrub.secret_parts("host=h password='a b\\'c' user=u") == ["a b'c"]
+
+
+class _SettingsLike:
+    """Quacks like pydantic settings: ``model_fields`` on the class, secrets with ``get_secret_value``."""
+
+    class _Secret:
+        def __init__(self, value: str) -> None:
+            self._value = value
+
+        def get_secret_value(self) -> str:
+            return self._value
+
+    model_fields = {"database_url": None, "app_secret": None, "stage": None, "sentry_dsn": None}
+
+    def __init__(self) -> None:
+        self.database_url = self._Secret(DB_URL)
+        self.app_secret = self._Secret(APP_SECRET)
+        self.stage = "staging"
+        self.sentry_dsn = None
+
+
+def test_register_secrets_of_settings() -> None:
+    assert scrub.register_secrets_of(_SettingsLike()) == 2
+    assert scrub_text(f"{APP_SECRET} {DB_PASSWORD}") == f"{FILTERED} {FILTERED}"
+
+
+# --- Sentry events -----------------------------------------------------------------------------------------
+
+
+def _planted_event(method: str = "POST") -> dict[str, Any]:
+    return {
+        "event_id": "0123456789abcdef0123456789abcdef",
+        "level": "error",
+        "message": f"login failed for {EMAIL}",
+        "logentry": {"message": "login failed for %s", "params": [EMAIL], "formatted": f"failed for {EMAIL}"},
+        "exception": {
+            "values": [
+                {
+                    "type": "OperationalError",
+                    "value": f"could not connect to {DB_URL}",
+                    "stacktrace": {
+                        "frames": [
+                            {
+                                "function": "connect",
+                                "vars": {"conninfo": DB_URL, "password": "'hunter2'", "user_email": EMAIL},
+                                "context_line": f'    url = "{DB_URL}"',
+                            }
+                        ]
+                    },
+                }
+            ]
+        },
+        "breadcrumbs": {
+            "values": [{"category": "log", "message": "password=hunter2 for retry", "level": "info"}]
+        },
+        "contexts": {"account": {"token": CONTEXT_TOKEN, "owner": EMAIL}, "runtime": {"name": "CPython"}},
+        "extra": {"sys.argv": ["app", f"--db={DB_URL}"]},
+        "tags": {"error_id": "ERR-0123456789", "customer": EMAIL},
+        "user": {"id": "user-1", "email": EMAIL, "ip_address": "203.0.113.9"},
+        "request": {
+            "method": method,
+            "url": "https://fn.lambda-url.eu-central-1.on.aws/api/login?token=abc&page=1",
+            "query_string": f"token=abc123xyz&email={EMAIL}&page=1",
+            "headers": {
+                "Authorization": f"Bearer {BEARER}",
+                "Cookie": f"sid={COOKIE_SESSION}",
+                "X-Request-ID": "req-1",
+            },
+            "cookies": f"sid={COOKIE_SESSION}",
+            "data": json.dumps({"email": EMAIL, "password": "hunter2", "note": "x" * 3000}),
+        },
+        "sdk": {"name": "sentry.python", "packages": [{"name": "pypi:sentry-sdk", "version": "2.75.0"}]},
+        "modules": {"tokenizers": "0.1", "sessions-lib": "1.0"},
+    }
+
+
+PLANTED = (DB_PASSWORD, EMAIL, BEARER, COOKIE_SESSION, CONTEXT_TOKEN, "hunter2", "abc123xyz", "203.0.113.9")
+
+
+def test_the_sdk_default_scrubber_leaves_pii_in_contexts_messages_and_exceptions() -> None:
+    """The reason this module exists: sentry-sdk's EventScrubber misses these (so our test would notice)."""
+    event = _planted_event()
+    EventScrubber().scrub_event(event)
+    leaked = json.dumps(
+        {key: event[key] for key in ("contexts", "message", "exception", "logentry")}, default=str
+    )
+    assert CONTEXT_TOKEN in leaked
+    assert EMAIL in leaked
+    assert DB_PASSWORD in leaked
+
+
+def test_events_are_scrubbed_everywhere() -> None:
+    scrubbed = scrub.scrub_event(_planted_event())
+    text = json.dumps(scrubbed)
+    for secret in PLANTED:
+        assert secret not in text
+    exception = scrubbed["exception"]["values"][0]
+    assert exception["value"].startswith("could not connect to postgresql://neondb_owner:[Filtered]@ep-quiet")
+    assert exception["type"] == "OperationalError"
+    assert scrubbed["contexts"]["account"] == {"token": FILTERED, "owner": FILTERED}
+    assert scrubbed["contexts"]["runtime"] == {"name": "CPython"}
+    assert scrubbed["tags"]["error_id"] == "ERR-0123456789"
+    assert scrubbed["user"] == {"id": "user-1", "email": FILTERED, "ip_address": FILTERED}
+    assert scrubbed["request"]["headers"] == {
+        "Authorization": FILTERED,
+        "Cookie": FILTERED,
+        "X-Request-ID": "req-1",
+    }
+    assert scrubbed["request"]["cookies"] == FILTERED
+    assert scrubbed["request"]["query_string"] == f"token={FILTERED}&email={FILTERED}&page=1"
+    assert scrubbed["sdk"] == _planted_event()["sdk"]  # SDK metadata untouched
+    assert scrubbed["modules"] == {"tokenizers": "0.1", "sessions-lib": "1.0"}
+
+
+def test_post_bodies_are_redacted_and_cut_to_one_kilobyte() -> None:
+    data = scrub.scrub_event(_planted_event("POST"))["request"]["data"]
+    assert len(data.encode("utf-8")) <= scrub.MAX_BODY_BYTES
+    assert data.endswith(scrub.TRUNCATED_MARKER)
+    assert data.startswith(f'{{"email": "{FILTERED}", "password": "{FILTERED}", "note": "xxx')
+
+
+@pytest.mark.parametrize("method", ["GET", "get", "HEAD", None])
+def test_bodies_of_get_requests_are_dropped(method: str | None) -> None:
+    event = _planted_event()
+    event["request"]["method"] = method
+    assert "data" not in scrub.scrub_event(event)["request"]
+
+
+def test_small_structured_bodies_keep_their_shape() -> None:
+    request = {"method": "PUT", "data": {"name": "ada", "password": "hunter2", "tags": ["a", EMAIL]}}
+    assert scrub.scrub_request(request)["data"] == {
+        "name": "ada",
+        "password": FILTERED,
+        "tags": ["a", FILTERED],
+    }
+
+
+def test_large_structured_bodies_are_cut_as_json_text() -> None:
+    body = {"items": [{"n": index, "owner": EMAIL} for index in range(200)]}
+    cut = scrub.scrub_request({"method": "POST", "data": body})["data"]
+    assert isinstance(cut, str)
+    assert len(cut.encode()) <= scrub.MAX_BODY_BYTES
+    assert EMAIL not in cut
+
+
+def test_cut_never_splits_a_character() -> None:
+    cut = scrub.cut_body("é" * 2000)
+    assert isinstance(cut, str)
+    assert len(cut.encode("utf-8")) <= scrub.MAX_BODY_BYTES
+
+
+def test_breadcrumbs_are_scrubbed() -> None:
+    crumb = {"message": f"retry with password=hunter2 for {EMAIL}", "data": {"authorization": "Bearer x"}}
+    assert scrub.scrub_breadcrumb(crumb) == {
+        "message": f"retry with password={FILTERED} for {FILTERED}",
+        "data": {"authorization": FILTERED},
+    }
+
+
+# --- log lines ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def log_stream() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    log = logging.getLogger("tests.scrub.isolated")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    log.addHandler(handler)
+    yield log, stream
+    log.removeHandler(handler)
+
+
+def test_log_lines_are_scrubbed_including_tracebacks(log_stream: tuple[logging.Logger, io.StringIO]) -> None:
+    log, stream = log_stream
+    assert scrub.install_log_scrubbing(log) >= 1  # ours (pytest may add capture handlers of its own)
+    assert isinstance(log.handlers[0].formatter, scrub.ScrubbingFormatter)
+    assert scrub.install_log_scrubbing(log) == 0  # idempotent
+    try:
+        raise ConnectionError(f"could not connect to {DB_URL} as {EMAIL}")
+    except ConnectionError:
+        log.exception("login for %s failed with token=%s", EMAIL, CONTEXT_TOKEN)
+    log.info("headers %s", {"Cookie": f"sid={COOKIE_SESSION}", "Authorization": f"Bearer {BEARER}"})
+    output = stream.getvalue()
+    for secret in (DB_PASSWORD, EMAIL, CONTEXT_TOKEN, COOKIE_SESSION, BEARER):
+        assert secret not in output
+    assert "ConnectionError: could not connect to postgresql://neondb_owner:[Filtered]@ep-quiet" in output
+    assert output.startswith(f"ERROR login for {FILTERED} failed with token={FILTERED}")
+
+
+def test_log_scrubbing_wraps_any_formatter(log_stream: tuple[logging.Logger, io.StringIO]) -> None:
+    class JsonFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return json.dumps({"level": record.levelname, "message": record.getMessage()})
+
+    log, stream = log_stream
+    log.handlers[0].setFormatter(JsonFormatter())
+    scrub.install_log_scrubbing(log)
+    log.warning("user %s sent %s", EMAIL, json.dumps({"password": "hunter2"}))
+    line = json.loads(stream.getvalue())
+    assert line == {"level": "WARNING", "message": f'user {FILTERED} sent {{"password": "{FILTERED}"}}'}
