@@ -55,3 +55,12 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = old
+
+
+@contextmanager
+def sentry_ingest() -> Iterator[str]:
+    """A local Sentry envelope sink that answers at once (B's test sink); yields its DSN."""
+    from tests.fixtures.sentry_sink import SentrySink, SinkMode
+
+    with SentrySink(mode=SinkMode.NORMAL) as sink:
+        yield sink.dsn

@@ -236,6 +236,7 @@ def _start_sdk(
         "integrations": integrations,
         "auto_enabling_integrations": False,
         "before_send": _before_send,
+        "before_send_transaction": scrub.scrub_event,  # spans carry URLs, SQL and request data too
         "before_breadcrumb": _breadcrumb_filter(state.breadcrumb_level),
         "shutdown_timeout": 0,  # the decorator's flush is the one bounded wait (see the module notes)
         **({"transport": transport} if transport is not None else {}),

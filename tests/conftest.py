@@ -6,7 +6,8 @@ from __future__ import annotations
 from tests.fixtures.fake_neon import fake_neon  # noqa: F401 - fixtures are found by name
 from tests.fixtures.fake_sentry import fake_sentry  # noqa: F401
 
-# --- local Sentry envelope sink (engineer B: tests/fixtures/sentry_sink.py) ---
+# --- Sentry: envelope sink and a real Bugsink (engineer B: tests/fixtures/sentry_sink.py, sentry_bugsink.py)
+from tests.fixtures.sentry_bugsink import bugsink  # noqa: F401 - fixtures are found by name
 from tests.fixtures.sentry_sink import (  # noqa: F401 - fixtures are found by name
     clean_sentry,
     sentry_sink,

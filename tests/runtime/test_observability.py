@@ -176,7 +176,7 @@ def test_initialised_once_per_process(sentry_sink_factory: SinkFactory) -> None:
 def test_flush_bound_follows_settings_and_the_sdk_never_waits_on_its_own(sentry_sink: SentrySink) -> None:
     state = observability.init_sentry(_settings(sentry_sink, sentry_flush_timeout_seconds=30))
     assert state.flush_timeout_seconds == observability.MAX_FLUSH_TIMEOUT_SECONDS
-    # The Lambda integration flushes with shutdown_timeout before posting each result: 0 keeps ours the only one.
+    # The Lambda integration flushes with shutdown_timeout before posting each result: 0 keeps ours alone.
     assert sentry_sdk.get_client().options["shutdown_timeout"] == 0
     assert observability.bounded_flush_timeout(None) == observability.DEFAULT_FLUSH_TIMEOUT_SECONDS
     assert observability.bounded_flush_timeout(0) == observability.DEFAULT_FLUSH_TIMEOUT_SECONDS

@@ -6,13 +6,16 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from sentry_sdk.scrubber import EventScrubber
 
 from runtime import scrub
 from runtime.scrub import FILTERED, scrub_text
+
+if TYPE_CHECKING:
+    from sentry_sdk._types import Event
 
 DB_PASSWORD = "npg_Zq8vT3xLw9Kd"
 DB_URL = f"postgresql://neondb_owner:{DB_PASSWORD}@ep-quiet-sun-123456.eu-central-1.aws.neon.tech/neondb"
@@ -235,7 +238,7 @@ PLANTED = (DB_PASSWORD, EMAIL, BEARER, COOKIE_SESSION, CONTEXT_TOKEN, "hunter2",
 def test_the_sdk_default_scrubber_leaves_pii_in_contexts_messages_and_exceptions() -> None:
     """The reason this module exists: sentry-sdk's EventScrubber misses these (so our test would notice)."""
     event = _planted_event()
-    EventScrubber().scrub_event(event)
+    EventScrubber().scrub_event(cast("Event", event))
     leaked = json.dumps(
         {key: event[key] for key in ("contexts", "message", "exception", "logentry")}, default=str
     )
