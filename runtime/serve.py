@@ -27,6 +27,7 @@ DEFAULT_PORT = 8000
 LOCAL_FUNCTION_NAME = "ballast-local"
 LOCAL_TIMEOUT_SECONDS = 30.0  # what get_remaining_time_in_millis counts down from, like a Lambda timeout
 MAX_BODY_BYTES = 6 * 1024 * 1024  # the Lambda synchronous payload limit
+FAILED_BODY = b'{"error":"Something went wrong"}'
 
 LambdaHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
@@ -198,7 +199,13 @@ def _request_handler_class(handler: LambdaHandler, *, quiet: bool) -> type[BaseH
             event = build_event(
                 self.command, self.path, list(self.headers.items()), body, self.client_address[0]
             )
-            status, headers, data = response_parts(handler(event, LocalContext()))
+            try:
+                status, headers, data = response_parts(handler(event, LocalContext()))
+            except Exception as error:  # e.g. SettingsError before the first request: answer, don't hang up
+                from runtime.scrub import scrub_text
+
+                self.log_error("handler failed: %s: %s", type(error).__name__, scrub_text(str(error)))
+                status, headers, data = 500, [("Content-Type", "application/json")], FAILED_BODY
             self._send(status, headers, b"" if self.command == "HEAD" else data)
 
         def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
@@ -215,6 +222,9 @@ def _request_handler_class(handler: LambdaHandler, *, quiet: bool) -> type[BaseH
         def log_message(self, format: str, *args: Any) -> None:
             if not quiet:
                 super().log_message(format, *args)
+
+        def log_error(self, format: str, *args: Any) -> None:
+            super().log_message(format, *args)  # errors are shown even when quiet
 
     return FunctionUrlRequestHandler
 

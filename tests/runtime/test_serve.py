@@ -158,3 +158,22 @@ def test_cli_serves_until_interrupted() -> None:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+def failing_handler(event: dict[str, Any], context: Any) -> Mapping[str, Any]:
+    raise RuntimeError("cannot reach postgresql://app:hunter2-secret@db.internal/app")
+
+
+def test_a_failing_handler_gets_a_500_and_a_scrubbed_log_line(capsys: pytest.CaptureFixture[str]) -> None:
+    server = serve.make_server("127.0.0.1", 0, handler=failing_handler, quiet=True)
+    serve.serve_in_thread(server)
+    try:
+        response = requests.get(serve.server_url(server), timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert response.status_code == 500
+    assert response.json() == {"error": "Something went wrong"}
+    logged = capsys.readouterr().err
+    assert "handler failed: RuntimeError" in logged
+    assert "hunter2-secret" not in logged
