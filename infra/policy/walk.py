@@ -1,8 +1,8 @@
 """Reading a resource's property bag the way a policy receives it, without tripping over what is not known.
 
-Under the real engine the analyzer hands policies ``pulumi_policy``'s unknown-checking proxies: reading a value
-that is unknown during preview raises ``UnknownValueError``. Under Pulumi's mocks (the offline plan) unknowns
-are ``pulumi.output.Unknown`` objects or the engine's sentinel strings, and secrets arrive as
+Under the real engine the analyzer hands policies ``pulumi_policy``'s unknown-checking proxies: reading a
+value that is unknown during preview raises ``UnknownValueError``. Under Pulumi's mocks (the offline plan)
+unknowns are ``pulumi.output.Unknown`` objects or the engine's sentinel strings, and secrets arrive as
 ``{sig: secret, value: ...}`` wrappers on the enclosing property (secretness "bubbles up"). The helpers here
 treat all of these alike: unknown values are skipped (they cannot be judged yet), secret wrappers are opened
 (the analyzer receives secrets as plain text too), and JSON-encoded strings — IAM policy documents, secret
@@ -108,9 +108,11 @@ def has_key(mapping: Any, key: str) -> bool:
 
 
 def iter_strings(props: Any, path: str = "", *, decode_json: bool = True) -> Iterator[tuple[str, str]]:
-    """Every known string value in ``props`` with its property path, e.g. ``environment.variables.DATABASE_URL``
-    or ``policy(json).Statement[0].Resource``. Keys starting with ``__`` (``__provider``: a dynamic
-    provider's pickled code, not configuration) are skipped, as are unknowns, assets and numbers."""
+    """Every known string value in ``props`` with its property path, e.g.
+    ``environment.variables.DATABASE_URL`` or ``policy(json).Statement[0].Resource``.
+
+    Keys starting with ``__`` (``__provider``: a dynamic provider's pickled code, not configuration) are
+    skipped, as are unknowns, assets and numbers."""
     yield from _walk(props, path, 0, decode_json)
 
 

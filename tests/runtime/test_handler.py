@@ -1,4 +1,4 @@
-"""runtime.handler.handle: function-URL (v2) routing, the JSON contract, and 503 within the bound in faults."""
+"""runtime.handler.handle: function-URL (v2) routing, the JSON contract, 503 within the bound in faults."""
 
 from __future__ import annotations
 

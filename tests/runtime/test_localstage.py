@@ -115,6 +115,10 @@ def test_localstage_stops_everything_on_signal(stop_signal: signal.Signals) -> N
         assert len(family) >= 4  # runuser + postgres (+ helpers) + runuser + pgbouncer
         with urllib.request.urlopen(f"http://127.0.0.1:{ports['health']}/api/health/live", timeout=5) as live:
             assert json.load(live)["status"] == "healthy"
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['health']}/api/health", timeout=10) as ready:
+            readiness = json.load(ready)  # through the stage's PgBouncer, with the env it wrote
+        assert readiness["checks"]["database"]["status"] == "ok"
+        assert readiness["stage"] == "development"
         env = dict(
             line.split("=", 1) for line in (workdir / "ballast.env").read_text().splitlines() if "=" in line
         )
