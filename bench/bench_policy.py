@@ -1,4 +1,4 @@
-"""Policy evaluation over 1,000 recorded resources: the whole pack, as the offline plan and the analyzer run it.
+"""Policy evaluation over 1,000 recorded resources: the whole pack, as the offline plan and analyzer run it.
 
 The resources are shaped like the ones the program records (functions with a dozen environment variables,
 IAM and secret JSON documents, log groups, Neon and Sentry resources, nested lists), 1 in 100 carrying a
@@ -23,6 +23,7 @@ from infra.policy import rules
 from infra.policy.evaluate import AnalyzedResource, evaluate, in_stack, reconcile_config
 from infra.policy.pack import PACK_ENFORCEMENT_LEVEL, build_policies, initial_config
 from infra.policy.walk import iter_strings
+from runtime.loopback import find_loopback
 
 RESOURCE_COUNT = 1_000
 GOAL_SECONDS = 1.0  # "well under a second" for 1,000 resources
@@ -58,7 +59,9 @@ def synthetic_resources(count: int = RESOURCE_COUNT) -> list[AnalyzedResource]:
 
 
 def _host(index: int) -> str:
-    return "localhost" if index % LOOPBACK_EVERY == 0 else f"ep-bench-{index}-pooler.eu-central-1.aws.neon.tech"
+    return (
+        "localhost" if index % LOOPBACK_EVERY == 0 else f"ep-bench-{index}-pooler.eu-central-1.aws.neon.tech"
+    )
 
 
 def _function(index: int) -> tuple[str, dict[str, Any]]:
@@ -81,7 +84,9 @@ def _role_policy(index: int) -> tuple[str, dict[str, Any]]:
         {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": arn},
         {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"], "Resource": f"{arn}:*"},
     ]
-    return rules.IAM_POLICY_TYPES[0], {"policy": json.dumps({"Version": "2012-10-17", "Statement": statements})}
+    return rules.IAM_POLICY_TYPES[0], {
+        "policy": json.dumps({"Version": "2012-10-17", "Statement": statements})
+    }
 
 
 def _log_group(index: int) -> tuple[str, dict[str, Any]]:
@@ -114,7 +119,9 @@ def _function_url(index: int) -> tuple[str, dict[str, Any]]:
 
 def _generic(index: int) -> tuple[str, dict[str, Any]]:
     tags = {"stage": STACK, "owner": "platform", "index": str(index)}
-    nested = [{"name": f"rule-{n}", "targets": [{"arn": f"arn:aws:sqs:eu-central-1:1:q-{n}"}]} for n in range(3)]
+    nested = [
+        {"name": f"rule-{n}", "targets": [{"arn": f"arn:aws:sqs:eu-central-1:1:q-{n}"}]} for n in range(3)
+    ]
     return "aws:cloudwatch/eventRule:EventRule", {"tags": tags, "rules": nested}
 
 
@@ -134,10 +141,11 @@ def run(options: BenchOptions) -> BenchResult:
     settings = reconcile_config(policies, PACK_ENFORCEMENT_LEVEL, initial=initial_config())
 
     evaluation = evaluate(policies, settings, resources, stack=STACK)
-    expected_loopbacks = sum(1 for r in resources if "localhost" in json.dumps(r.inputs))
+    # Every string the shared detector flags must come back as a violation (the plumbing is checked too).
+    expected = sum(1 for r in resources for _, text in iter_strings(r.inputs) if find_loopback(text))
     found = len([v for v in evaluation.violations if v.policy == "no-localhost-in-production"])
-    if found != expected_loopbacks:
-        raise RuntimeError(f"expected {expected_loopbacks} loopback violations, the pack found {found}")
+    if found != expected or found < RESOURCE_COUNT // LOOPBACK_EVERY // 8:
+        raise RuntimeError(f"the detector flags {expected} strings, the pack reported {found}")
 
     full = _timed(lambda: evaluate(policies, settings, resources, stack=STACK), repetitions)
     walk_only = _timed(lambda: in_stack(STACK, lambda: _walk_all(resources)), repetitions)
@@ -146,7 +154,7 @@ def run(options: BenchOptions) -> BenchResult:
     result = BenchResult("policy")
     result.notes.append(
         f"{len(resources)} resources ({strings} strings), {len(policies)} policies, stack {STACK}, "
-        f"median of {repetitions}; {len(evaluation.violations)} violations reported per run"
+        f"median of {repetitions}; {len(evaluation.violations)} violations per run, {found} of them loopback"
     )
     result.measures.append(
         Measure(
@@ -158,9 +166,7 @@ def run(options: BenchOptions) -> BenchResult:
             goal=Goal(GOAL_SECONDS),
         )
     )
-    result.measures.append(
-        Measure("per resource", statistics.median(full) / len(resources) * 1e6, "µs")
-    )
+    result.measures.append(Measure("per resource", statistics.median(full) / len(resources) * 1e6, "µs"))
     return result
 
 

@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, str] = {
     "coldstart": "bench.coldstart",
     "artifact": "bench.artifact",
     "plan": "bench.plan",
+    "policy": "bench.bench_policy",  # engineer F's: the policy pack over 1,000 resources
     "health": "bench.health",
     "load": "bench.load",
 }

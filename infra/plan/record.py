@@ -53,8 +53,8 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
-        response = super().RegisterResource(request)  # also prepares the event loop deserializing needs
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # sets up the event loop too
         secret_paths: set[str] = set()
         inputs = analyzer_view(rpc.deserialize_properties(request.object), "", secret_paths)
         registration = self.resources.get(response.urn)
@@ -92,7 +92,9 @@ def analyzer_view(value: Any, path: str, secret_paths: set[str]) -> Any:
         if value.get(SPECIAL_SIG_KEY) == SPECIAL_SECRET_SIG:
             secret_paths.add(path)
             return analyzer_view(value.get("value"), path, secret_paths)
-        return {k: analyzer_view(v, f"{path}.{k}" if path else str(k), secret_paths) for k, v in value.items()}
+        return {
+            k: analyzer_view(v, f"{path}.{k}" if path else str(k), secret_paths) for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [analyzer_view(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
     return value

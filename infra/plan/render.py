@@ -1,7 +1,8 @@
 """The plan as text (a resource tree per component, the stage's settings, the policy verdict) and as data.
 
-Nothing secret is shown: values recorded as secrets (and secret config) become ``[secret]``, and every other
-string still passes through the one scrubber (``runtime.scrub``) before it is printed.
+Nothing secret is shown: values recorded as secrets (and secret config) become ``[secret]``, values the
+loopback detector flags are withheld (violations name their path instead), and every other string still
+passes through the one scrubber (``runtime.scrub``) before it is printed.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any, Final
 from infra.plan.record import STACK_TYPE, RecordedResource
 from infra.policy.evaluate import Evaluation, Violation
 from infra.policy.walk import is_unknown
+from runtime.loopback import find_loopback
 from runtime.scrub import scrub_text
 
-SECRET: Final = "[secret]"
+SECRET: Final = "[secret]"  # noqa: S105 - the mask, not a password
+LOCAL_MACHINE: Final = "[withheld: points at the local machine]"
 UNKNOWN_TEXT: Final = "(known after deploy)"
 MAX_SHOWN_CHARS: Final = 96
 
@@ -51,7 +54,9 @@ def masked(value: Any, path: str, secret_paths: frozenset[str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [masked(v, f"{path}[{i}]", secret_paths) for i, v in enumerate(value)]
     if isinstance(value, str):
-        return scrub_text(value)
+        # A value the loopback rule flags is withheld too: the violation names its path, and a "host" in a
+        # malformed string can be a password.
+        return LOCAL_MACHINE if find_loopback(value) is not None else scrub_text(value)
     if value is None or isinstance(value, (bool, int, float)):
         return value
     return f"<{type(value).__name__}>"  # assets and archives: the build step's business, not the plan's
@@ -59,7 +64,8 @@ def masked(value: Any, path: str, secret_paths: frozenset[str]) -> Any:
 
 def _is_secret_path(path: str, secret_paths: frozenset[str]) -> bool:
     return any(
-        path == secret or path.startswith((f"{secret}.", f"{secret}[")) or secret == "" for secret in secret_paths
+        path == secret or path.startswith((f"{secret}.", f"{secret}[")) or secret == ""
+        for secret in secret_paths
     )
 
 
@@ -99,7 +105,8 @@ def as_data(plan: Plan) -> dict[str, Any]:
             "evaluated": plan.policy_count,
             "violations": [_violation_data(v) for v in plan.evaluation.violations],
             "skipped": [
-                {"policy": policy, "urn": urn, "reason": reason} for policy, urn, reason in plan.evaluation.skipped
+                {"policy": policy, "urn": urn, "reason": reason}
+                for policy, urn, reason in plan.evaluation.skipped
             ],
         },
         "exit_code": plan.exit_code,
@@ -148,7 +155,9 @@ def _tree_lines(resources: Sequence[RecordedResource]) -> Iterator[str]:
 
     def walk(parent: str | None, depth: int) -> Iterator[str]:
         for r in children.get(parent, []):
-            flags = [flag for flag, on in (("protect", r.analyzed.protect), ("retain", r.retain_on_delete)) if on]
+            flags = [
+                flag for flag, on in (("protect", r.analyzed.protect), ("retain", r.retain_on_delete)) if on
+            ]
             marker = f"  [{', '.join(flags)}]" if flags else ""
             indent = "  " * (depth + 1)
             yield f"{indent}{r.type} {r.name}{marker}"

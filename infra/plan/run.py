@@ -25,5 +25,6 @@ def run_program(
     pulumi.runtime.set_all_config(dict(files.config), sorted(files.secret_keys))
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=files.project, stack=files.stack, preview=True, monitor=monitor)
-    pulumi_mocks.test(program)()  # runs the program and waits for every output to settle
+    # Runs the program and waits for every output to settle (the SDK helper is untyped).
+    pulumi_mocks.test(program)()  # type: ignore[no-untyped-call]
     return list(monitor.recorded)

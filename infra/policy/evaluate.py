@@ -244,33 +244,29 @@ def _evaluate(
     policies: Sequence[Policy], settings: Mapping[str, PolicySettings], resources: list[AnalyzedResource]
 ) -> Evaluation:
     evaluation = Evaluation()
-    active = [(p, _effective_level(settings[p.name].enforcement_level)) for p in policies]
-    active = [(p, level) for p, level in active if level is not EnforcementLevel.DISABLED]
-    resource_policies = [
-        (p, level) for p, level in active if isinstance(p, ResourceValidationPolicy) and p.has_validation()
-    ]
+    levels = {p.name: _effective_level(settings[p.name].enforcement_level) for p in policies}
+    enabled = [p for p in policies if levels[p.name] is not EnforcementLevel.DISABLED]
+    resource_policies = [p for p in enabled if isinstance(p, ResourceValidationPolicy) and p.has_validation()]
+    stack_policies = [p for p in enabled if isinstance(p, StackValidationPolicy)]
     for resource in resources:
         # One proxy per resource (the analyzer builds one per policy; the rules never write to props).
         props = unknown_checking_proxy(dict(resource.inputs))
         options = _options(resource)
-        for policy, level in resource_policies:
-            if isinstance(policy, ResourceValidationPolicy):
-                args = ResourceValidationArgs(
-                    resource.type,
-                    props,
-                    resource.urn,
-                    resource.name,
-                    options,
-                    None,
-                    dict(settings[policy.name].properties) or None,
-                )
-                _run(policy, level, partial(policy.validate, args), resource, None, evaluation)
+        for resource_policy in resource_policies:
+            config = dict(settings[resource_policy.name].properties) or None
+            args = ResourceValidationArgs(
+                resource.type, props, resource.urn, resource.name, options, None, config
+            )
+            validate = partial(resource_policy.validate, args)
+            _run(resource_policy, levels[resource_policy.name], validate, resource, None, evaluation)
     stack_resources = _policy_resources(resources)
-    for policy, level in active:
-        if isinstance(policy, StackValidationPolicy):
-            stack_args = StackValidationArgs(stack_resources, dict(settings[policy.name].properties) or None)
-            by_urn = {r.urn: r for r in stack_resources}
-            _run(policy, level, partial(policy.validate, stack_args), None, by_urn, evaluation)
+    by_urn = {r.urn: r for r in stack_resources}
+    for stack_policy in stack_policies:
+        stack_args = StackValidationArgs(
+            stack_resources, dict(settings[stack_policy.name].properties) or None
+        )
+        validate = partial(stack_policy.validate, stack_args)
+        _run(stack_policy, levels[stack_policy.name], validate, None, by_urn, evaluation)
     return evaluation
 
 

@@ -42,7 +42,9 @@ def run(
     return evaluate(POLICIES, settings, resources, stack=stack)
 
 
-def check(resource_type: str, props: Mapping[str, Any], *, stack: str = "production", **options: Any) -> Evaluation:
+def check(
+    resource_type: str, props: Mapping[str, Any], *, stack: str = "production", **options: Any
+) -> Evaluation:
     config = options.pop("config", None)
     return run([resource(resource_type, props, **options)], stack=stack, config=config)
 

@@ -55,14 +55,18 @@ def test_schema_defaults_reach_the_rules_and_validate() -> None:
 
 def test_config_file_overrides_like_the_engine_all_first_then_each_policy() -> None:
     given = {"all": "mandatory", "log-group-has-retention": {"enforcementLevel": "disabled"}}
-    settings = reconcile_config(POLICIES, pack.PACK_ENFORCEMENT_LEVEL, initial=pack.initial_config(), given=given)
+    settings = reconcile_config(
+        POLICIES, pack.PACK_ENFORCEMENT_LEVEL, initial=pack.initial_config(), given=given
+    )
     assert settings["sentry-key-rate-limited"].enforcement_level is EnforcementLevel.MANDATORY
     assert settings["log-group-has-retention"].enforcement_level is EnforcementLevel.DISABLED
 
     no_retention = {"retentionInDays": 0.0}
     evaluation = check(rules.LOG_GROUP_TYPE, no_retention, config=given)
     assert of(evaluation, "log-group-has-retention") == []
-    [violation] = of(check(rules.LOG_GROUP_TYPE, no_retention, config={"all": "mandatory"}), "log-group-has-retention")
+    [violation] = of(
+        check(rules.LOG_GROUP_TYPE, no_retention, config={"all": "mandatory"}), "log-group-has-retention"
+    )
     assert violation.mandatory
 
 
@@ -70,7 +74,9 @@ def test_production_stack_names_come_from_policy_config() -> None:
     props = {"environment": {"variables": {"DATABASE_URL": planted_url("localhost")}}}
     config = {"no-localhost-in-production": {"productionStacks": ["prod-eu", "prod-us"]}}
     assert of(check(rules.FUNCTION_TYPE, props, stack="prod-eu", config=config), "no-localhost-in-production")
-    assert not of(check(rules.FUNCTION_TYPE, props, stack="production", config=config), "no-localhost-in-production")
+    assert not of(
+        check(rules.FUNCTION_TYPE, props, stack="production", config=config), "no-localhost-in-production"
+    )
     assert of(check(rules.FUNCTION_TYPE, props, stack="production"), "no-localhost-in-production")
 
 

@@ -1,0 +1,255 @@
+"""The reproducible Lambda artifact: ``runtime/`` and its dependencies as a layer zip.
+
+``pip install --platform manylinux… --only-binary=:all: --python-version 3.12 --implementation cp --target``
+fetches the manylinux wheels for the function's architecture (whatever machine builds it), constrained to
+``infra/build-constraints.txt`` so every transitive dependency is pinned. ``runtime/``'s ``.py`` files are
+copied beside them under the layer's ``python/`` prefix, and the tree is zipped deterministically: entries
+sorted, every timestamp 1980-01-01, every file mode 0644, no directory entries, no extra fields, no byte
+code, no console scripts. The same inputs therefore give the same bytes, so ``source_code_hash`` — and so
+the layer version — changes only when the code or a dependency does.
+
+Builds are cached under ``build/`` by a fingerprint of their inputs (builder version, architecture, Python
+version, requirements, constraints, every runtime file): an unchanged tree never runs pip again. Compressed
+bytes depend on zlib, so the hash is stable per build machine image (CI), not across every laptop.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal
+
+import pulumi
+
+from runtime.scrub import scrub_text
+
+Architecture = Literal["arm64", "x86_64"]
+
+BUILDER_VERSION: Final = "1"  # bump when the artifact's layout changes
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+DEFAULT_CACHE_DIR: Final = REPO_ROOT / "build"
+RUNTIME_DIR: Final = REPO_ROOT / "runtime"
+REQUIREMENTS: Final = RUNTIME_DIR / "requirements.txt"
+CONSTRAINTS: Final = Path(__file__).resolve().parent / "build-constraints.txt"
+LAYER_PREFIX: Final = "python"  # Lambda puts /opt/python on sys.path
+RUNTIME_PACKAGE: Final = "runtime"
+
+ZIP_DATE_TIME: Final = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip can hold
+ZIP_FILE_MODE: Final = 0o100644  # regular file, rw-r--r--
+ZIP_UNIX: Final = 3
+ZIP_COMPRESS_LEVEL: Final = 9
+EXCLUDED_DIRS: Final = frozenset({"__pycache__"})
+SCRIPTS_DIR: Final = "bin"  # console scripts: shebangs of the build machine, useless in Lambda
+EXCLUDED_SUFFIXES: Final = (".pyc", ".pyo")
+PIP_TIMEOUT_SECONDS: Final = 600
+PIP_OUTPUT_TAIL_CHARS: Final = 2000
+
+# Lambda's Python 3.12+ runtimes run on Amazon Linux 2023 (glibc 2.34): manylinux2014 and _2_28 wheels fit.
+PLATFORM_TAGS: Final[dict[str, tuple[str, ...]]] = {
+    "arm64": ("manylinux2014_aarch64", "manylinux_2_28_aarch64"),
+    "x86_64": ("manylinux2014_x86_64", "manylinux_2_28_x86_64"),
+}
+
+
+class BuildError(RuntimeError):
+    """pip could not assemble the artifact; the message holds the (scrubbed) end of pip's output."""
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What one layer is built from. ``python_version`` is ``major.minor`` of the Lambda runtime."""
+
+    architecture: Architecture
+    python_version: str = "3.12"
+    runtime_dir: Path = RUNTIME_DIR
+    requirements: Path = REQUIREMENTS
+    constraints: Path | None = CONSTRAINTS
+
+    @staticmethod
+    def for_runtime(lambda_runtime: str, architecture: Architecture) -> BuildSpec:
+        """The spec for a Lambda runtime name such as ``python3.12``."""
+        return BuildSpec(architecture=architecture, python_version=lambda_runtime.removeprefix("python"))
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return PLATFORM_TAGS[self.architecture]
+
+    def runtime_files(self) -> list[Path]:
+        """``runtime/``'s Python sources, sorted (no byte code, no requirements, nothing else)."""
+        return sorted(
+            path
+            for path in self.runtime_dir.rglob("*.py")
+            if path.is_file() and not EXCLUDED_DIRS.intersection(path.relative_to(self.runtime_dir).parts)
+        )
+
+    def fingerprint(self) -> str:
+        """sha256 over everything that decides the artifact's bytes."""
+        digest = hashlib.sha256()
+        for part in (BUILDER_VERSION, self.architecture, self.python_version, *self.platforms):
+            digest.update(part.encode() + b"\0")
+        inputs = [("requirements.txt", self.requirements)]
+        if self.constraints is not None:
+            inputs.append(("constraints.txt", self.constraints))
+        inputs += [(f"runtime/{p.relative_to(self.runtime_dir).as_posix()}", p) for p in self.runtime_files()]
+        for name, path in inputs:
+            content = path.read_bytes()
+            digest.update(f"{name}\0{len(content)}\0".encode() + content)
+        return digest.hexdigest()
+
+    def artifact_name(self, fingerprint: str) -> str:
+        return f"layer-{self.architecture}-py{self.python_version}-{fingerprint[:16]}.zip"
+
+
+@dataclass(frozen=True)
+class LambdaArtifact:
+    """A layer zip: built (``sha256_base64`` set) or only planned (not built: the offline plan, tests)."""
+
+    path: Path
+    fingerprint: str
+    sha256_base64: str | None = None
+    entries: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def built(self) -> bool:
+        return self.sha256_base64 is not None
+
+    @property
+    def release(self) -> str:
+        """A short, stable name for this artifact (Sentry's release)."""
+        return f"ballast@{self.fingerprint[:12]}"
+
+    def archive(self) -> pulumi.FileArchive:
+        return pulumi.FileArchive(str(self.path))
+
+
+LayerBuilder = Callable[[BuildSpec], LambdaArtifact]
+
+
+def planned_layer(spec: BuildSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> LambdaArtifact:
+    """The artifact ``build_layer`` would produce, without building it (no pip, no network)."""
+    fingerprint = spec.fingerprint()
+    return LambdaArtifact(cache_dir / spec.artifact_name(fingerprint), fingerprint)
+
+
+def build_layer(
+    spec: BuildSpec,
+    *,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    force: bool = False,
+    pip: Sequence[str] = (sys.executable, "-m", "pip"),
+) -> LambdaArtifact:
+    """Build (or reuse from ``cache_dir``) the layer zip for ``spec``."""
+    fingerprint = spec.fingerprint()
+    destination = cache_dir / spec.artifact_name(fingerprint)
+    if force or not destination.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ballast-build-", dir=cache_dir) as work:
+            tree = Path(work) / "tree"
+            site = tree / LAYER_PREFIX
+            install_dependencies(spec, site, pip=pip)
+            copy_runtime(spec, site / RUNTIME_PACKAGE)
+            partial = Path(work) / destination.name
+            write_deterministic_zip(tree, partial)
+            os.replace(partial, destination)  # atomic: a concurrent build never sees half a zip
+    return LambdaArtifact(
+        destination, fingerprint, sha256_base64(destination), tuple(zip_entries(destination))
+    )
+
+
+def install_dependencies(spec: BuildSpec, target: Path, *, pip: Sequence[str]) -> None:
+    command = [
+        *pip,
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--no-compile",  # byte code would be for the build machine's Python, not the runtime's
+        "--only-binary=:all:",
+        "--implementation",
+        "cp",
+        "--python-version",
+        spec.python_version,
+        *(arg for tag in spec.platforms for arg in ("--platform", tag)),
+        "--target",
+        str(target),
+        "--requirement",
+        str(spec.requirements),
+    ]
+    if spec.constraints is not None:
+        command += ["--constraint", str(spec.constraints)]
+    try:
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=PIP_TIMEOUT_SECONDS, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"pip did not finish within {PIP_TIMEOUT_SECONDS} s") from None
+    if completed.returncode != 0:
+        tail = scrub_text((completed.stderr or completed.stdout)[-PIP_OUTPUT_TAIL_CHARS:])
+        raise BuildError(
+            f"pip could not install {spec.requirements.name} for {spec.architecture} / Python "
+            f"{spec.python_version} (exit {completed.returncode}): {tail}"
+        )
+
+
+def copy_runtime(spec: BuildSpec, destination: Path) -> None:
+    for source in spec.runtime_files():
+        target = destination / source.relative_to(spec.runtime_dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)  # content only: no mode, no timestamps
+
+
+def iter_tree(root: Path) -> Iterator[tuple[str, Path]]:
+    """(archive name, path) of every file under ``root`` worth shipping, sorted by name."""
+    files = []
+    for path in root.rglob("*"):
+        relative = path.relative_to(root)
+        if not path.is_file() or path.name.endswith(EXCLUDED_SUFFIXES):
+            continue
+        if EXCLUDED_DIRS.intersection(relative.parts[:-1]) or relative.parts[1:2] == (SCRIPTS_DIR,):
+            continue
+        files.append((relative.as_posix(), path))
+    yield from sorted(files)
+
+
+def write_deterministic_zip(root: Path, destination: Path) -> None:
+    """Zip ``root``'s files so that the same files always give the same bytes."""
+    with zipfile.ZipFile(destination, "w") as archive:
+        for name, path in iter_tree(root):
+            info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
+            info.create_system = ZIP_UNIX
+            info.external_attr = ZIP_FILE_MODE << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, path.read_bytes(), compresslevel=ZIP_COMPRESS_LEVEL)
+
+
+def zip_entries(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        return archive.namelist()
+
+
+def sha256_base64(path: Path) -> str:
+    """What Lambda reports as ``CodeSha256`` (and Pulumi compares as ``source_code_hash``)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def host_spec() -> BuildSpec:
+    """A spec for this machine's architecture and Python: an artifact that imports here (tests)."""
+    machine = platform.machine().lower()
+    architecture: Architecture = "arm64" if machine in ("aarch64", "arm64") else "x86_64"
+    return BuildSpec(
+        architecture=architecture, python_version=f"{sys.version_info.major}.{sys.version_info.minor}"
+    )

@@ -1,0 +1,593 @@
+"""``StageConfig``: every ``ballast:*`` stack setting, validated before any resource is declared.
+
+Stage = stack name. The stack's *profile* picks the defaults: ``production`` for the names in
+``ballast:productionStacks`` (default ``[production]``), ``preview`` for ``pr-<n>``, ``staging`` for any
+other name. Defaults are data (``PROFILE_DEFAULTS``); the stack file overrides any of them. A preview
+stack needs no file of its own: the project-level values in ``Pulumi.yaml`` plus the preview profile
+describe it completely.
+
+Every problem is reported at once, each naming its key (``ballast:…``) and how to fix it, and never a
+value: the credentials (``ballast:neonApiKey``, ``ballast:sentryAuthToken``) are only ever checked for
+being secret config, and are read by :func:`read_credentials` as secret Outputs, never into this model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+from urllib.parse import urlsplit
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from infra import concurrency
+from infra.database import DatabaseArgs
+from infra.monitoring import MonitoringArgs
+from infra.providers.neon import MAX_EXPIRY, preview_expiry
+from infra.providers.neon_client import NEON_API_BASE_URL
+from infra.providers.sentry import SENTRY_API_BASE_URL
+from runtime import constants
+
+NAMESPACE: Final = "ballast"
+PREVIEW_STACK: Final = re.compile(r"^pr-[0-9]+$")
+# The credentials: secret config only, never part of StageConfig (see read_credentials).
+NEON_API_KEY: Final = "neonApiKey"
+SENTRY_AUTH_TOKEN: Final = "sentryAuthToken"  # noqa: S105 - a config key, not a token
+CREDENTIAL_KEYS: Final = (NEON_API_KEY, SENTRY_AUTH_TOKEN)
+PRODUCTION_STACKS_KEY: Final = "productionStacks"
+
+# CloudWatch Logs accepts only these retention periods (days).
+LOG_RETENTION_DAYS: Final = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+# Neon autoscaling: 0.25 to 16 CU, in these sizes, with max - min at most 8 CU.
+NEON_AUTOSCALING_SIZES: Final = (0.25, 0.5, *range(1, 17))
+NEON_MAX_AUTOSCALING_SPREAD_CU: Final = 8
+# Lambda's environment holds at most 4 KB; the URLs, DSN and app secret need about 1 KB of it.
+MAX_EXTRA_ENVIRONMENT_BYTES: Final = 2048
+ENV_NAME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Names Lambda reserves for itself: https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html
+LAMBDA_RESERVED_PREFIXES: Final = ("AWS_", "LAMBDA_", "_")
+LAMBDA_RESERVED_NAMES: Final = frozenset({"TZ", "_HANDLER", "_X_AMZN_TRACE_ID"})
+
+
+def ballast_environment_names() -> frozenset[str]:
+    """Every environment variable the runtime reads (``runtime.constants``): the program sets those itself."""
+    return frozenset(
+        value
+        for name, value in vars(constants).items()
+        if isinstance(value, str) and name == value and name.isupper()
+    )
+
+
+class Profile(StrEnum):
+    PRODUCTION = "production"
+    STAGING = "staging"
+    PREVIEW = "preview"
+
+
+# Per-profile defaults, keyed by config key (without the namespace). Stack files override any of them.
+PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
+    Profile.PRODUCTION: {
+        "protect": True,
+        "neonUseDefaultBranch": True,
+        "neonProtectedBranch": True,
+        "computeMinCu": 0.5,
+        "computeMaxCu": 2,
+        "suspendTimeoutSeconds": 3600,
+        "lambdaMemoryMb": 1024,
+        "lambdaTimeoutSeconds": 15,
+        "logRetentionDays": 90,
+        "logLevel": "INFO",
+        "sentryRateLimitCount": 600,
+        "sentryTracesSampleRate": 0.05,
+        "secretRecoveryWindowDays": 30,
+    },
+    Profile.STAGING: {
+        "neonProjectStack": "production",
+        "computeMinCu": 0.25,
+        "computeMaxCu": 1,
+        "suspendTimeoutSeconds": 300,
+        "lambdaMemoryMb": 512,
+        "lambdaTimeoutSeconds": 15,
+        "logRetentionDays": 14,
+        "logLevel": "INFO",
+        "sentryRateLimitCount": 120,
+        "sentryTracesSampleRate": 0.2,
+        "secretRecoveryWindowDays": 7,
+    },
+    Profile.PREVIEW: {
+        "neonProjectStack": "production",
+        "neonParentStack": "staging",
+        "computeMinCu": 0.25,
+        "computeMaxCu": 0.25,
+        "suspendTimeoutSeconds": 60,
+        "previewExpiryDays": 7,
+        "lambdaMemoryMb": 256,
+        "lambdaTimeoutSeconds": 10,
+        "logRetentionDays": 3,
+        "logLevel": "DEBUG",
+        "sentryRateLimitCount": 30,
+        "sentryTracesSampleRate": 0.0,
+        "secretRecoveryWindowDays": 0,
+    },
+}
+
+# How to fix each key, appended to its problems.
+HINTS: Final[Mapping[str, str]] = {
+    "neonProjectId": "the id of an existing Neon project (e.g. `pulumi config set ballast:neonProjectId "
+    "$(pulumi stack output neonProjectId --stack production)`), or unset it",
+    "neonProjectStack": "the stack whose `neonProjectId` output names the project (e.g. production)",
+    "neonParentStack": "the stack whose `neonBranchId` output is the parent branch (e.g. staging)",
+    "neonParentBranchId": "a Neon branch id such as br-cool-darkness-123456, or unset it",
+    "computeMinCu": "one of 0.25, 0.5, 1 … 16 CU",
+    "computeMaxCu": "one of 0.25, 0.5, 1 … 16 CU, at least ballast:computeMinCu and at most 8 CU above it",
+    "suspendTimeoutSeconds": "-1 (never), 0 (Neon's default) or 60 to 604800",
+    "poolMaxSize": "1 to 30 connections per function instance",
+    "poolerShare": "the fraction of the pooler's server pool this function may use, above 0 and at most 1",
+    "reservedConcurrency": "a number no larger than the pooler allows, or unset it to derive it",
+    "previewExpiryDays": f"1 to {MAX_EXPIRY.days} days",
+    "lambdaMemoryMb": "128 to 10240 MB",
+    "lambdaTimeoutSeconds": "1 to 900 seconds",
+    "lambdaArchitecture": "arm64 or x86_64",
+    "lambdaRuntime": "python3.12 or python3.13",
+    "logRetentionDays": f"one of CloudWatch's periods: {', '.join(map(str, LOG_RETENTION_DAYS))}",
+    "logLevel": "DEBUG, INFO, WARNING or ERROR",
+    "functionUrlAuthType": "NONE (public health checks) or AWS_IAM (signed callers only)",
+    "corsOrigins": 'a list of origins such as ["https://app.example.com"]',
+    "environment": "a map of variable names to strings, e.g. "
+    '`pulumi config set --path "ballast:environment.FEATURE_X_ENABLED" true`',
+    "sentryOrganization": "your Sentry organization slug",
+    "sentryTeam": "the slug of the Sentry team that owns the stage's project",
+    "sentryRateLimitCount": "at least 1 event per window",
+    "sentryRateLimitWindowSeconds": "1 to 86400 seconds",
+    "sentryTracesSampleRate": "0.0 to 1.0",
+    "secretRecoveryWindowDays": "0 (delete at once) or 7 to 30 days",
+    PRODUCTION_STACKS_KEY: "a list of stack names, e.g. "
+    '`pulumi config set --path "ballast:productionStacks[0]" production`',
+}
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class StageConfig(BaseModel):
+    """One stage's settings. Field ``x_y`` is config key ``ballast:xY``."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=False
+    )
+
+    stack: str = Field(exclude=True)
+    profile: Profile = Field(exclude=True)
+    production_stacks: tuple[str, ...] = ("production",)
+    protect: bool = False
+
+    # Neon: the project is adopted by id, read from another stack's output, or created by this stack.
+    neon_project_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")] | None = None
+    neon_project_stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-/]+$")] | None = None
+    neon_project_name: Annotated[str, Field(min_length=1, max_length=64)] = "ballast"
+    neon_org_id: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] | None = None
+    neon_api_base_url: str = NEON_API_BASE_URL
+    neon_branch_name: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    neon_use_default_branch: bool = False
+    neon_protected_branch: bool = False
+    neon_parent_branch_id: Annotated[str, Field(pattern=r"^br-[a-z0-9-]+$")] | None = None
+    neon_parent_stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-/]+$")] | None = None
+    compute_min_cu: float
+    compute_max_cu: float
+    suspend_timeout_seconds: int
+    database_name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "ballast"
+    role_name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "ballast_app"
+    pool_max_size: Annotated[int, Field(ge=1, le=30)] = 2
+    pooler_share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    reserved_concurrency: PositiveInt | None = None
+    preview_expiry_days: Annotated[int, Field(ge=1, le=MAX_EXPIRY.days)] | None = None
+
+    # The function
+    lambda_memory_mb: Annotated[int, Field(ge=128, le=10240)]
+    lambda_timeout_seconds: Annotated[int, Field(ge=1, le=900)]
+    lambda_architecture: Literal["arm64", "x86_64"] = "arm64"
+    lambda_runtime: Literal["python3.12", "python3.13"] = "python3.12"
+    lambda_kms_key_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:kms:")] | None = None
+    log_retention_days: int
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+    function_url_auth_type: Literal["NONE", "AWS_IAM"] = "NONE"
+    cors_origins: tuple[str, ...] = ()
+    environment: dict[str, str] = Field(default_factory=dict)
+    environment_is_secret: bool = Field(default=False, exclude=True)
+
+    # Sentry
+    sentry_organization: Annotated[str, Field(min_length=1)]
+    sentry_team: Annotated[str, Field(min_length=1)]
+    sentry_base_url: str = SENTRY_API_BASE_URL
+    sentry_rate_limit_count: PositiveInt
+    sentry_rate_limit_window_seconds: Annotated[int, Field(ge=1, le=86400)] = 60
+    sentry_traces_sample_rate: Annotated[float, Field(ge=0, le=1)]
+
+    # The stage's secret in AWS Secrets Manager
+    secret_recovery_window_days: int
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention(cls, days: int) -> int:
+        if days not in LOG_RETENTION_DAYS:
+            raise ValueError("is not a CloudWatch retention period")
+        return days
+
+    @field_validator("secret_recovery_window_days")
+    @classmethod
+    def _recovery_window(cls, days: int) -> int:
+        if days != 0 and not 7 <= days <= 30:
+            raise ValueError("Secrets Manager accepts 0 or 7 to 30 days")
+        return days
+
+    @field_validator("compute_min_cu", "compute_max_cu")
+    @classmethod
+    def _compute_size(cls, size: float) -> float:
+        if size not in NEON_AUTOSCALING_SIZES:
+            raise ValueError("is not a Neon autoscaling size")
+        return size
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment_values(cls, value: Any) -> Any:
+        # Config objects may hold booleans and numbers; the function's environment holds strings.
+        if isinstance(value, Mapping):
+            return {k: _env_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment_names(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = [problem for name in sorted(value) for problem in _env_name_problems(name)]
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+        if size > MAX_EXTRA_ENVIRONMENT_BYTES:
+            problems.append(
+                f"holds {size} bytes; at most {MAX_EXTRA_ENVIRONMENT_BYTES} fit beside Ballast's own"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [index for index, origin in enumerate(origins) if origin != "*" and not _is_origin(origin)]
+        if bad:
+            raise ValueError(
+                f"entries {bad} are not origins (scheme://host[:port], no path): the value is not shown"
+            )
+        return origins
+
+    # Derived settings ---------------------------------------------------------------------------------
+
+    @property
+    def is_production(self) -> bool:
+        return self.profile is Profile.PRODUCTION
+
+    @property
+    def is_preview(self) -> bool:
+        return self.profile is Profile.PREVIEW
+
+    @property
+    def branch_name(self) -> str:
+        return self.neon_branch_name or f"ballast-{self.stack}"
+
+    @property
+    def preview_expires_at(self) -> str | None:
+        """``expires_at`` of a preview branch (``previewExpiryDays`` ahead, on the hour), else None."""
+        return preview_expiry(self.preview_expiry_days) if self.preview_expiry_days else None
+
+    @property
+    def max_reserved_concurrency(self) -> int:
+        return concurrency.reserved_concurrency(
+            min_compute_units=self.compute_min_cu,
+            pool_max_size=self.pool_max_size,
+            pooler_share=self.pooler_share,
+        )
+
+    @property
+    def function_concurrency(self) -> int:
+        """The function's reserved concurrency: the override, else what the pooler allows."""
+        return self.reserved_concurrency or self.max_reserved_concurrency
+
+    def database_args(self, project_id: pulumi.Input[str], **overrides: Any) -> DatabaseArgs:
+        return DatabaseArgs(
+            project_id=project_id,
+            stage=self.stack,
+            branch_name=self.branch_name,
+            adopt_default_branch=self.neon_use_default_branch,
+            protected=self.neon_protected_branch,
+            expires_at=self.preview_expires_at,
+            autoscaling_min_cu=self.compute_min_cu,
+            autoscaling_max_cu=self.compute_max_cu,
+            suspend_timeout_seconds=self.suspend_timeout_seconds,
+            role_name=self.role_name,
+            database_name=self.database_name,
+            protect=self.protect,
+            api_base_url=self.neon_api_base_url,
+            **overrides,
+        )
+
+    def monitoring_args(self, **overrides: Any) -> MonitoringArgs:
+        return MonitoringArgs(
+            organization=self.sentry_organization,
+            team=self.sentry_team,
+            stage=self.stack,
+            rate_limit_count=self.sentry_rate_limit_count,
+            rate_limit_window_seconds=self.sentry_rate_limit_window_seconds,
+            protect=self.protect,
+            api_base_url=self.sentry_base_url,
+            **overrides,
+        )
+
+
+def _env_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+def _env_name_problems(name: str) -> list[str]:
+    if not ENV_NAME.match(name):
+        return ["a variable name uses letters, digits and '_' and starts with a letter"]
+    if name in LAMBDA_RESERVED_NAMES or name.startswith(LAMBDA_RESERVED_PREFIXES):
+        return [f"{name} is reserved by AWS Lambda"]
+    if name in ballast_environment_names():
+        return [f"{name} is set by Ballast itself (change it through its own ballast:* setting)"]
+    return []
+
+
+def _is_origin(origin: str) -> bool:
+    try:
+        parts = urlsplit(origin)
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and port_ok
+        and parts.path in ("", "/")
+        and not (parts.query or parts.fragment or parts.username or parts.password)
+    )
+
+
+# Loading ---------------------------------------------------------------------------------------------------
+
+
+class ConfigError(ValueError):
+    """The stack config is invalid; ``problems`` lists each, naming its ``ballast:`` key and the fix."""
+
+    def __init__(self, stack: str, problems: list[str]) -> None:
+        super().__init__(f"stack {stack!r}: {len(problems)} config problem(s): " + "; ".join(problems))
+        self.stack = stack
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class _Problem:
+    key: str | None  # None: not a config key (the stack name)
+    reason: str
+
+    def text(self) -> str:
+        if self.key is None:
+            return self.reason
+        hint = HINTS.get(self.key.split(".", 1)[0])
+        fix = f" (expected: {hint})" if hint else ""
+        return f"{NAMESPACE}:{self.key}: {self.reason}{fix}"
+
+
+def profile_for(stack: str, production_stacks: tuple[str, ...]) -> Profile:
+    if stack in production_stacks:
+        return Profile.PRODUCTION
+    if PREVIEW_STACK.match(stack):
+        return Profile.PREVIEW
+    return Profile.STAGING
+
+
+def settable_keys() -> frozenset[str]:
+    internal = {"stack", "profile", "environment_is_secret"}
+    fields = StageConfig.model_fields
+    return frozenset(to_camel(name) for name in fields if name not in internal)
+
+
+def load_stage_config(
+    stack: str, raw: Mapping[str, Any], *, secret_keys: frozenset[str] = frozenset()
+) -> StageConfig:
+    """Validate ``raw`` (``ballast`` config keys without the namespace) for ``stack``; pure.
+
+    Values may be the strings the Pulumi CLI passes (objects and lists as JSON) or already typed.
+    ``secret_keys`` are the keys set with ``--secret``. Raises :class:`ConfigError` listing every problem.
+    """
+    problems: list[_Problem] = []
+    values: dict[str, Any] = {}
+    known = settable_keys()
+    for key, value in raw.items():
+        if key in CREDENTIAL_KEYS:
+            if key not in secret_keys:
+                problems.append(
+                    _Problem(key, f"is stored in plain text: `pulumi config set --secret {NAMESPACE}:{key}`")
+                )
+            continue
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known | set(CREDENTIAL_KEYS)), n=1)
+            hint = f" (did you mean {NAMESPACE}:{close[0]}?)" if close else ""
+            problems.append(_Problem(key, f"is not a Ballast setting{hint}; remove it"))
+            continue
+        decoded = _decode(key, value, problems)
+        if decoded is not None:
+            values[key] = decoded
+
+    production_stacks = _production_stacks(values.get(PRODUCTION_STACKS_KEY), problems)
+    profile = profile_for(stack, production_stacks)
+    merged = {**PROFILE_DEFAULTS[profile], **values}
+    merged.update(stack=stack, profile=profile, environmentIsSecret="environment" in secret_keys)
+    if not PREVIEW_STACK.match(stack) and not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", stack):
+        problems.append(
+            _Problem(
+                None, f"stack name {stack!r}: use lowercase letters, digits and '-' (at most 40), e.g. qa"
+            )
+        )
+
+    config: StageConfig | None = None
+    try:
+        config = StageConfig.model_validate(merged)
+    except ValidationError as error:
+        problems.extend(_pydantic_problems(error))
+    if config is not None:
+        problems.extend(_cross_field_problems(config, explicit=frozenset(values)))
+    if problems:
+        raise ConfigError(stack, [p.text() for p in problems])
+    assert config is not None
+    return config
+
+
+def _decode(key: str, value: Any, problems: list[_Problem]) -> Any:
+    """Objects and lists arrive from the CLI as JSON strings; an empty string means unset."""
+    if not isinstance(value, str):
+        return value
+    if value == "":
+        return None
+    expects_json = key in ("environment", "corsOrigins", PRODUCTION_STACKS_KEY)
+    if expects_json:
+        try:
+            return json.loads(value)
+        except ValueError:
+            problems.append(_Problem(key, "is not a YAML object or list (nor JSON)"))
+            return None
+    return value
+
+
+def _production_stacks(value: Any, problems: list[_Problem]) -> tuple[str, ...]:
+    if value is None:
+        return ("production",)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
+    problems.append(_Problem(PRODUCTION_STACKS_KEY, "must be a non-empty list of stack names"))
+    return ("production",)
+
+
+def _pydantic_problems(error: ValidationError) -> list[_Problem]:
+    problems: list[_Problem] = []
+    for item in error.errors(include_input=False, include_url=False):
+        location = [str(part) for part in item["loc"]]
+        if item["type"] == "missing":
+            reason = f"is required: `pulumi config set {NAMESPACE}:{'.'.join(location)} <value>`"
+        else:
+            # pydantic's own wording ("Input should be …") names the rule, never the value.
+            reason = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(_Problem(".".join(location) or "(config)", reason))
+    return problems
+
+
+NEON_PROPS: Final = {
+    "parent_branch_id": "neonParentBranchId",
+    "branch_name": "neonBranchName",
+    "autoscaling_min_cu": "computeMinCu",
+    "autoscaling_max_cu": "computeMaxCu",
+    "suspend_timeout_seconds": "suspendTimeoutSeconds",
+    "expires_at": "previewExpiryDays",
+    "role_name": "roleName",
+    "database_name": "databaseName",
+    "protected": "neonProtectedBranch",
+}
+SENTRY_PROPS: Final = {
+    "organization": "sentryOrganization",
+    "team": "sentryTeam",
+    "rate_limit_count": "sentryRateLimitCount",
+    "rate_limit_window_seconds": "sentryRateLimitWindowSeconds",
+}
+
+
+def _cross_field_problems(config: StageConfig, *, explicit: frozenset[str]) -> list[_Problem]:
+    problems: list[_Problem] = []
+    # The Neon and Sentry rules live with their components (one implementation each); map them to keys.
+    parent = "(set)" if (config.neon_parent_branch_id or config.neon_parent_stack) else None
+    database = config.database_args("(project)", parent_branch_id=parent)
+    problems += [_Problem(NEON_PROPS.get(prop, prop), reason) for prop, reason in database.problems()]
+    monitoring = config.monitoring_args()
+    problems += [_Problem(SENTRY_PROPS.get(prop, prop), reason) for prop, reason in monitoring.problems()]
+
+    if config.compute_max_cu - config.compute_min_cu > NEON_MAX_AUTOSCALING_SPREAD_CU:
+        problems.append(_Problem("computeMaxCu", "is more than 8 CU above ballast:computeMinCu"))
+    if config.neon_project_id and config.neon_project_stack and "neonProjectStack" in explicit:
+        problems.append(_Problem("neonProjectStack", "cannot be combined with ballast:neonProjectId"))
+    if config.neon_project_stack == config.stack:
+        problems.append(_Problem("neonProjectStack", "names this stack itself"))
+    if config.neon_parent_stack == config.stack:
+        problems.append(_Problem("neonParentStack", "names this stack itself"))
+    if config.neon_parent_branch_id and config.neon_parent_stack and "neonParentStack" in explicit:
+        problems.append(_Problem("neonParentStack", "cannot be combined with ballast:neonParentBranchId"))
+    if config.is_preview and not config.preview_expiry_days:
+        problems.append(_Problem("previewExpiryDays", "a preview branch must expire"))
+    if not config.is_preview and config.preview_expiry_days:
+        problems.append(
+            _Problem(
+                "previewExpiryDays", "only preview stacks (pr-<n>) expire: staging branches have children"
+            )
+        )
+    if config.reserved_concurrency and config.reserved_concurrency > config.max_reserved_concurrency:
+        problems.append(
+            _Problem(
+                "reservedConcurrency",
+                f"exceeds the {config.max_reserved_concurrency} the Neon pooler can serve at "
+                f"{config.compute_min_cu} CU with a pool of {config.pool_max_size}",
+            )
+        )
+    if config.is_production:
+        if "*" in config.cors_origins:
+            problems.append(
+                _Problem("corsOrigins", "'*' lets any web site call production: list the origins")
+            )
+        if any(o.startswith("http://") for o in config.cors_origins):
+            problems.append(_Problem("corsOrigins", "production origins must use https://"))
+    return problems
+
+
+# Reading from Pulumi ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The control-plane credentials from secret config; None means "read the environment at call time"."""
+
+    neon_api_key: pulumi.Output[str] | None
+    sentry_auth_token: pulumi.Output[str] | None
+
+
+def raw_stack_config(namespace: str = NAMESPACE) -> tuple[dict[str, Any], frozenset[str]]:
+    """Every ``<namespace>:*`` value the engine handed the program, and which of them are secret."""
+    from pulumi.runtime import config as runtime_config
+
+    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{namespace}:"
+    raw = {key.removeprefix(prefix): value for key, value in everything.items() if key.startswith(prefix)}
+    secret = frozenset(key for key in raw if runtime_config.is_config_secret(f"{prefix}{key}"))
+    return raw, secret
+
+
+def read_stage_config(stack: str | None = None) -> StageConfig:
+    """The current stack's :class:`StageConfig` (raises :class:`ConfigError`)."""
+    raw, secret_keys = raw_stack_config()
+    return load_stage_config(stack or pulumi.get_stack(), raw, secret_keys=secret_keys)
+
+
+def read_credentials() -> Credentials:
+    config = pulumi.Config(NAMESPACE)
+    return Credentials(config.get_secret(NEON_API_KEY), config.get_secret(SENTRY_AUTH_TOKEN))
+
+
+def read_environment(config: StageConfig) -> Mapping[str, pulumi.Input[str]]:
+    """``ballast:environment`` for the function: each value secret when the key was set with --secret."""
+    if not config.environment_is_secret:
+        return dict(config.environment)
+    return {name: pulumi.Output.secret(value) for name, value in config.environment.items()}

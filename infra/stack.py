@@ -1,0 +1,229 @@
+"""The Pulumi program: one complete, isolated stage per stack (stage = stack name).
+
+config (``StageConfig``) → ``Database`` (Neon branch, endpoint, role, database) → ``Monitoring`` (Sentry
+project + key) → ``StageSecrets`` (one Secrets Manager secret) → ``FunctionRuntime`` (layer, health
+function, URL). The config is validated before anything is declared; stack outputs are plain identifiers
+plus one secret (the migration URL), exported as a secret.
+
+Where the Neon project comes from: ``ballast:neonProjectId`` (adopt by id), else another stack's
+``neonProjectId`` output (``ballast:neonProjectStack``; staging and previews default to ``production``),
+else this stack creates it with ``pulumi_neon.Project`` (production's default). Previews branch from
+staging's branch (``ballast:neonParentStack``), staging from the project's default branch — production's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pulumi
+import pulumi_neon
+import pulumi_neon.resource
+
+from infra import build
+from infra.build import BuildError, BuildSpec, LambdaArtifact, LayerBuilder
+from infra.config import (
+    ConfigError,
+    Credentials,
+    StageConfig,
+    read_credentials,
+    read_environment,
+    read_stage_config,
+)
+from infra.database import Database
+from infra.function import FunctionRuntime, FunctionRuntimeArgs
+from infra.monitoring import Monitoring, MonitoringConfigError
+from infra.providers.neon import NeonConfigError
+from infra.secrets import StageSecrets, StageSecretsArgs
+from runtime import constants
+
+PROJECT_ID_OUTPUT: Final = "neonProjectId"
+BRANCH_ID_OUTPUT: Final = "neonBranchId"
+DB_POOL_MIN_SIZE: Final = 1
+# Outputs of pulumi_neon.Project that hold credentials (the bridged provider may not mark them secret).
+NEON_PROJECT_SECRET_OUTPUTS: Final = ["connection_uri", "connection_uri_pooler", "default_role_password"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Everything ``program()`` declared, for tests and the offline plan."""
+
+    config: StageConfig
+    layer: LambdaArtifact
+    database: Database
+    monitoring: Monitoring
+    secrets: StageSecrets
+    function: FunctionRuntime
+    exports: Mapping[str, Any]
+
+
+def program(*, build_layer: LayerBuilder | None = None) -> Stage:
+    """Declare the whole stage for ``pulumi.get_stack()``.
+
+    ``build_layer`` makes the Lambda layer: ``infra.build.build_layer`` (the real, cached build) when None;
+    ``infra.build.planned_layer`` for the offline plan and tests (no pip, no network). Raises
+    ``ConfigError`` before declaring anything.
+    """
+    config = read_stage_config(pulumi.get_stack())
+    credentials = read_credentials()
+    prefix = f"ballast-{config.stack}"
+    references = _StackReferences()
+
+    project_id = _neon_project_id(config, credentials, references, prefix)
+    parent_branch_id = _parent_branch_id(config, references)
+    database = Database(
+        f"{prefix}-db",
+        config.database_args(project_id, parent_branch_id=parent_branch_id, api_key=credentials.neon_api_key),
+    )
+    monitoring = Monitoring(
+        f"{prefix}-sentry", config.monitoring_args(auth_token=credentials.sentry_auth_token)
+    )
+    secrets = StageSecrets(
+        f"{prefix}-secrets",
+        StageSecretsArgs(
+            stage=config.stack,
+            pooled_url=database.pooled_url,
+            direct_url=database.direct_url,
+            sentry_dsn=monitoring.dsn,
+            recovery_window_days=config.secret_recovery_window_days,
+            protect=config.protect,
+        ),
+    )
+    make_layer = build_layer or build.build_layer
+    layer = make_layer(BuildSpec.for_runtime(config.lambda_runtime, config.lambda_architecture))
+    function = FunctionRuntime(
+        f"{prefix}-fn",
+        FunctionRuntimeArgs(
+            stage=config.stack,
+            layer=layer,
+            architecture=config.lambda_architecture,
+            lambda_runtime=config.lambda_runtime,
+            memory_mb=config.lambda_memory_mb,
+            timeout_seconds=config.lambda_timeout_seconds,
+            log_retention_days=config.log_retention_days,
+            reserved_concurrency=config.function_concurrency,
+            environment=function_environment(config, layer, database, monitoring, secrets),
+            url_auth_type=config.function_url_auth_type,
+            cors_origins=config.cors_origins,
+            kms_key_arn=config.lambda_kms_key_arn,
+        ),
+    )
+    exports: dict[str, Any] = {
+        "stage": config.stack,
+        PROJECT_ID_OUTPUT: project_id,
+        BRANCH_ID_OUTPUT: database.branch_id,
+        "neonEndpointId": database.endpoint_id,
+        "databasePoolerHost": database.pooler_host,
+        "sentryProject": monitoring.project_slug,
+        "secretArn": secrets.secret_arn,
+        "secretName": secrets.secret_name,
+        "functionName": function.function_name,
+        "functionUrl": function.function_url,
+        "healthUrl": pulumi.Output.concat(function.function_url, "api/health"),
+        "layerArn": function.layer_arn,
+        "layerRelease": layer.release,
+        "reservedConcurrency": config.function_concurrency,
+        # For migrations: `pulumi stack output --show-secrets migrationDatabaseUrl`.
+        "migrationDatabaseUrl": pulumi.Output.secret(database.direct_url),
+    }
+    for name, value in exports.items():
+        pulumi.export(name, value)
+    return Stage(config, layer, database, monitoring, secrets, function, exports)
+
+
+def function_environment(
+    config: StageConfig,
+    layer: LambdaArtifact,
+    database: Database,
+    monitoring: Monitoring,
+    secrets: StageSecrets,
+) -> dict[str, pulumi.Input[str]]:
+    """The health function's environment: what ``runtime.settings`` reads, credentials as secrets.
+
+    Not the direct (unpooled) URL: functions connect through the pooler; migrations read the secret.
+    """
+    return {
+        **read_environment(config),  # names cannot collide with Ballast's own (validated)
+        constants.BALLAST_STAGE: config.stack,
+        constants.LOG_LEVEL: config.log_level,
+        constants.DB_POOL_MIN_SIZE: str(min(DB_POOL_MIN_SIZE, config.pool_max_size)),
+        constants.DB_POOL_MAX_SIZE: str(config.pool_max_size),
+        constants.SENTRY_TRACES_SAMPLE_RATE: str(config.sentry_traces_sample_rate),
+        constants.SENTRY_RELEASE: layer.release,
+        constants.DATABASE_URL: database.pooled_url,
+        constants.SENTRY_DSN: monitoring.dsn,
+        constants.APP_SECRET: secrets.app_secret,
+    }
+
+
+class _StackReferences:
+    """One ``StackReference`` per referenced stack, named after the current project and organization."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, pulumi.StackReference] = {}
+
+    def output(self, stack: str, name: str) -> pulumi.Output[Any]:
+        qualified = (
+            stack
+            if "/" in stack
+            else f"{pulumi.get_organization() or 'organization'}/{pulumi.get_project()}/{stack}"
+        )
+        if qualified not in self._made:
+            self._made[qualified] = pulumi.StackReference(
+                f"ref-{stack.replace('/', '-')}", stack_name=qualified
+            )
+        return self._made[qualified].require_output(name)
+
+
+def _neon_project_id(
+    config: StageConfig, credentials: Credentials, references: _StackReferences, prefix: str
+) -> pulumi.Input[str]:
+    if config.neon_project_id:
+        return config.neon_project_id
+    if config.neon_project_stack:
+        return references.output(config.neon_project_stack, PROJECT_ID_OUTPUT)
+    provider = (
+        pulumi_neon.Provider(f"{prefix}-neon", api_key=credentials.neon_api_key)
+        if credentials.neon_api_key is not None
+        else None
+    )
+    project = pulumi_neon.resource.Project(
+        f"{prefix}-neon-project",
+        name=config.neon_project_name,
+        org_id=config.neon_org_id,
+        opts=pulumi.ResourceOptions(
+            provider=provider,
+            protect=config.protect,
+            retain_on_delete=config.protect,
+            additional_secret_outputs=NEON_PROJECT_SECRET_OUTPUTS,
+        ),
+    )
+    return project.id
+
+
+def _parent_branch_id(config: StageConfig, references: _StackReferences) -> pulumi.Input[str] | None:
+    if config.neon_parent_branch_id:
+        return config.neon_parent_branch_id
+    if config.neon_parent_stack:
+        return references.output(config.neon_parent_stack, BRANCH_ID_OUTPUT)
+    return None  # the project's default branch
+
+
+# Run by the Pulumi language host (infra/__main__.py) ---------------------------------------------------
+
+
+STAGE_ERRORS: Final = (ConfigError, NeonConfigError, MonitoringConfigError, BuildError)
+
+
+def run() -> None:
+    """``program()`` with every stage problem reported as a Pulumi error (one per problem), no traceback."""
+    try:
+        program()
+    except STAGE_ERRORS as error:
+        problems = error.problems if isinstance(error, ConfigError) else [str(error)]
+        for problem in problems:
+            pulumi.log.error(problem)
+        raise pulumi.RunError(
+            f"stack {pulumi.get_stack()!r}: {len(problems)} problem(s), listed above; nothing was changed"
+        ) from None

@@ -1,0 +1,185 @@
+"""Runs the whole Pulumi program (``infra.stack.program``) under Pulumi's mocks for one stack, with the
+committed stack files as config, and records every registration and the stack's outputs.
+
+``preview=False`` so every output is known; everything asserted on is read from what the monitor recorded
+(resolved inputs, options, stack outputs) after the program ran, so no assertion hides in an ``apply``
+that might never run. Secret values stay wrapped in the recording (``rpc.is_rpc_secret``), which is what
+the leak checks key on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+
+from infra.build import planned_layer
+from infra.mocks import RecordingMocks
+from infra.stack import Stage, program
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "ballast"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass(frozen=True)
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    dependencies: tuple[str, ...]
+    additional_secret_outputs: tuple[str, ...]
+    inputs: Mapping[str, Any]  # deserialized; secrets still wrapped
+
+
+class CapturingMonitor(MockMonitor):
+    """Keeps every registration's request (options included) and every component's/stack's outputs."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.outputs: dict[str, Mapping[str, Any]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        self.registrations.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent=request.parent,
+                custom=bool(request.custom),
+                protect=bool(request.protect),
+                retain_on_delete=bool(request.retainOnDelete),
+                dependencies=tuple(request.dependencies),
+                additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                inputs=rpc.deserialize_properties(request.object),
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    mocks: RecordingMocks
+    monitor: CapturingMonitor
+    stage: Stage
+    secret_config: dict[str, str] = field(default_factory=dict)
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.monitor.registrations if r.type == type_]
+
+    def one(self, type_: str) -> Registration:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {len(found)}"
+        return found[0]
+
+    @property
+    def exports(self) -> Mapping[str, Any]:
+        [stack_urn] = [urn for urn in self.monitor.outputs if f"::{STACK_TYPE}::" in urn]
+        return self.monitor.outputs[stack_urn]
+
+    def planted_secrets(self) -> set[str]:
+        return set(self.mocks.generated_secrets) | set(self.secret_config.values())
+
+
+def committed_config(stack: str) -> dict[str, str]:
+    """``Pulumi.yaml``'s project values overlaid with ``Pulumi.<stack>.yaml`` (if any), as the CLI passes
+    them: every value a string, objects and lists as JSON."""
+    project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
+    values = dict(project.get("config") or {})
+    stack_file = REPO_ROOT / f"Pulumi.{stack}.yaml"
+    if stack_file.is_file():
+        values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
+    return {key: _as_config_string(value) for key, value in values.items()}
+
+
+def _as_config_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)
+
+
+def run_program(
+    stack: str,
+    *,
+    overrides: Mapping[str, str] | None = None,
+    secrets: Mapping[str, str] | None = None,
+    remove: tuple[str, ...] = (),
+    stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ProgramRun:
+    """Run the program for ``stack``; ``secrets`` are config set with ``--secret`` (full keys)."""
+    config = {**committed_config(stack), **(overrides or {}), **(secrets or {})}
+    for key in remove:
+        config.pop(key, None)
+    pulumi.runtime.set_all_config(config, sorted(secrets or {}))
+    mocks = RecordingMocks(stack=stack, stack_outputs=dict(stack_outputs or {}))
+    monitor = CapturingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    declared: list[Stage] = []
+
+    @pulumi.runtime.test
+    def declare() -> None:
+        declared.append(program(build_layer=planned_layer))
+
+    declare()
+    return ProgramRun(stack, mocks, monitor, declared[0], dict(secrets or {}))
+
+
+def plain_strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(path, text) of every string not inside a secret wrapper."""
+    if rpc.is_rpc_secret(value):
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from plain_strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from plain_strings(item, f"{path}[{index}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def secret_paths(value: Any, path: str = "") -> Iterator[str]:
+    """Paths of every secret wrapper in ``value``."""
+    if rpc.is_rpc_secret(value):
+        yield path
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from secret_paths(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from secret_paths(item, f"{path}[{index}]")
+
+
+def unwrapped(value: Any) -> Any:
+    """``value`` with every secret wrapper opened (to compare values, never to print them)."""
+    if rpc.is_rpc_secret(value):
+        return unwrapped(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, Mapping):
+        return {k: unwrapped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [unwrapped(v) for v in value]
+    return value
