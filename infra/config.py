@@ -36,6 +36,8 @@ from runtime import constants
 
 NAMESPACE: Final = "ballast"
 PREVIEW_STACK: Final = re.compile(r"^pr-[0-9]+$")
+# Stack names become part of Neon branch, Sentry project, Lambda and secret names.
+STACK_NAME: Final = re.compile(r"[a-z][a-z0-9-]{0,39}")
 # The credentials: secret config only, never part of StageConfig (see read_credentials).
 NEON_API_KEY: Final = "neonApiKey"
 SENTRY_AUTH_TOKEN: Final = "sentryAuthToken"  # noqa: S105 - a config key, not a token
@@ -337,10 +339,10 @@ def _env_text(value: Any) -> Any:
 
 
 def _env_name_problems(name: str) -> list[str]:
-    if not ENV_NAME.match(name):
-        return ["a variable name uses letters, digits and '_' and starts with a letter"]
     if name in LAMBDA_RESERVED_NAMES or name.startswith(LAMBDA_RESERVED_PREFIXES):
         return [f"{name} is reserved by AWS Lambda"]
+    if not ENV_NAME.match(name):
+        return ["a variable name uses letters, digits and '_' and starts with a letter"]
     if name in ballast_environment_names():
         return [f"{name} is set by Ballast itself (change it through its own ballast:* setting)"]
     return []
@@ -431,7 +433,8 @@ def load_stage_config(
     profile = profile_for(stack, production_stacks)
     merged = {**PROFILE_DEFAULTS[profile], **values}
     merged.update(stack=stack, profile=profile, environmentIsSecret="environment" in secret_keys)
-    if not PREVIEW_STACK.match(stack) and not re.fullmatch(r"[a-z][a-z0-9-]{0,39}", stack):
+    stack_name_ok = bool(STACK_NAME.fullmatch(stack))
+    if not stack_name_ok:
         problems.append(
             _Problem(
                 None, f"stack name {stack!r}: use lowercase letters, digits and '-' (at most 40), e.g. qa"
@@ -443,7 +446,7 @@ def load_stage_config(
         config = StageConfig.model_validate(merged)
     except ValidationError as error:
         problems.extend(_pydantic_problems(error))
-    if config is not None:
+    if config is not None and stack_name_ok:  # names derived from a bad stack name would only repeat it
         problems.extend(_cross_field_problems(config, explicit=frozenset(values)))
     if problems:
         raise ConfigError(stack, [p.text() for p in problems])

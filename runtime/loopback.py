@@ -29,7 +29,7 @@ LOOPBACK_NAMES = frozenset(
 )
 # Cheap pre-filter: a string with none of these cannot name the local machine.
 _HINT = re.compile(r"localhost|loopback|127|::|0x|0\.0|\d{8,}|0[0-7]|host\s*=\s*/|:///|@/|\d", re.IGNORECASE)
-_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*)://(?P<rest>[^\s\"'<>`]*)", re.IGNORECASE)
+_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*)://(?P<rest>[^\s\"'<>`;]*)", re.IGNORECASE)
 _LIBPQ_HOST = re.compile(r"(?<![\w.])(?P<key>host|hostaddr)\s*=\s*(?P<val>'(?:[^'\\]|\\.)*'|[^\s,;]+)", re.I)
 _POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
 _TOKEN_SPLIT = re.compile(r"[\s,;\"'()\[\]{}<>|]+")
@@ -136,7 +136,7 @@ def _url_hosts(scheme: str, rest: str) -> list[str]:
 
 def _split_authority(rest: str) -> tuple[str, str, str]:
     end = len(rest)
-    for sep in "/?#":
+    for sep in "/?#;":
         index = rest.find(sep)
         if index != -1:
             end = min(end, index)

@@ -142,6 +142,10 @@ def run_program(
     @pulumi.runtime.test
     def declare() -> None:
         declared.append(program(build_layer=planned_layer))
+        # What the engine does when the program ends: register what pulumi.export collected on the stack.
+        root = pulumi.runtime.get_root_resource()
+        assert root is not None
+        root.register_outputs(dict(root.outputs))  # type: ignore[attr-defined]
 
     declare()
     return ProgramRun(stack, mocks, monitor, declared[0], dict(secrets or {}))

@@ -1,0 +1,68 @@
+"""``python -m runtime.env check [--env-file PATH] [--stage STAGE]``: validate an environment, print no value.
+
+Exit 0 when valid (warnings printed), 1 when invalid (one line per problem, naming the variable), 2 when the
+command itself is misused (e.g. the env file cannot be read). Variables from ``--env-file`` override the
+process environment; ``--stage`` overrides ``BALLAST_STAGE`` from either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from runtime.settings import SettingsError, load_settings
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables a dotenv file sets (unset ``KEY`` lines are skipped)."""
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def check(env_file: Path | None, stage: str | None) -> int:
+    env = dict(os.environ)
+    if env_file is not None:
+        if not env_file.is_file():
+            print(f"error: env file {env_file} does not exist or is not a file", file=sys.stderr)
+            return 2
+        try:
+            env.update(read_env_file(env_file))
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"error: cannot read env file {env_file}: {type(error).__name__}", file=sys.stderr)
+            return 2
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            settings = load_settings(env, stage=stage)
+        except SettingsError as error:
+            print(f"invalid: stage {error.stage}, {len(error.problems)} problem(s)")
+            for problem in error.problems:
+                print(f"  error: {problem}")
+            return 1
+    for warning in caught:
+        print(f"  warning: {warning.message}")
+    print(f"valid: stage {settings.stage}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m runtime.env", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check_parser = commands.add_parser("check", help="validate the environment (never prints a value)")
+    check_parser.add_argument(
+        "--env-file", type=Path, help="a dotenv file whose variables override the environment"
+    )
+    check_parser.add_argument(
+        "--stage", help="development, staging, production or pr-<n> (default: BALLAST_STAGE)"
+    )
+    args = parser.parse_args(argv)
+    return check(args.env_file, args.stage)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

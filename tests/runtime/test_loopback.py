@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import pytest
+
+from runtime.loopback import find_loopback, is_loopback_host
+from tests.loopback_corpus import LOOKALIKE_HOSTS, LOOPBACK_CASES
+
+
+@pytest.mark.parametrize(("value", "host"), LOOPBACK_CASES)
+def test_every_loopback_spelling_is_found_with_its_host(value: str, host: str) -> None:
+    assert find_loopback(value) == host
+
+
+@pytest.mark.parametrize("value", LOOKALIKE_HOSTS)
+def test_real_hosts_that_merely_look_local_are_not_flagged(value: str) -> None:
+    assert find_loopback(value) is None
+
+
+def test_the_corpus_is_as_large_as_promised() -> None:
+    assert len({value for value, _ in LOOPBACK_CASES}) >= 50
+    assert len(set(LOOKALIKE_HOSTS)) >= 20
+
+
+@pytest.mark.parametrize("count", ["0", "1", "20", "512"])
+def test_plain_counts_outside_urls_are_not_addresses(count: str) -> None:
+    assert find_loopback(count) is None
+
+
+def test_a_single_host_is_classified_without_parsing_urls() -> None:
+    assert is_loopback_host("[::1]")
+    assert is_loopback_host("/var/run/postgresql")
+    assert not is_loopback_host("db.example.com")
+
+
+def test_empty_and_none_like_values_are_clean() -> None:
+    assert find_loopback("") is None
+    assert find_loopback("   ") is None
