@@ -40,7 +40,7 @@ from runtime import constants
 
 PROJECT_ID_OUTPUT: Final = "neonProjectId"
 BRANCH_ID_OUTPUT: Final = "neonBranchId"
-DB_POOL_MIN_SIZE: Final = 1
+DB_POOL_MIN_SIZE: Final = 0  # connections open on demand: a frozen instance holds none it never used
 # Outputs of pulumi_neon.Project that hold credentials (the bridged provider may not mark them secret).
 NEON_PROJECT_SECRET_OUTPUTS: Final = ["connection_uri", "connection_uri_pooler", "default_role_password"]
 
@@ -143,11 +143,11 @@ def function_environment(
 
     Not the direct (unpooled) URL: functions connect through the pooler; migrations read the secret.
     """
-    return {
+    environment: dict[str, pulumi.Input[str]] = {
         **read_environment(config),  # names cannot collide with Ballast's own (validated)
         constants.BALLAST_STAGE: config.stack,
         constants.LOG_LEVEL: config.log_level,
-        constants.DB_POOL_MIN_SIZE: str(min(DB_POOL_MIN_SIZE, config.pool_max_size)),
+        constants.DB_POOL_MIN_SIZE: str(DB_POOL_MIN_SIZE),
         constants.DB_POOL_MAX_SIZE: str(config.pool_max_size),
         constants.SENTRY_TRACES_SAMPLE_RATE: str(config.sentry_traces_sample_rate),
         constants.SENTRY_RELEASE: layer.release,
@@ -155,6 +155,9 @@ def function_environment(
         constants.SENTRY_DSN: monitoring.dsn,
         constants.APP_SECRET: secrets.app_secret,
     }
+    if config.cors_origins:
+        environment[constants.CORS_ORIGINS] = ",".join(config.cors_origins)
+    return environment
 
 
 class _StackReferences:

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi.runtime
 import yaml
-from pulumi.runtime import rpc
+from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockMonitor
 
 from infra.build import planned_layer
@@ -53,7 +53,7 @@ class CapturingMonitor(MockMonitor):
         self.outputs: dict[str, Mapping[str, Any]] = {}
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         self.registrations.append(
             Registration(
                 type=request.type,
@@ -72,7 +72,7 @@ class CapturingMonitor(MockMonitor):
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
 
 @dataclass
@@ -136,10 +136,11 @@ def run_program(
     pulumi.runtime.set_all_config(config, sorted(secrets or {}))
     mocks = RecordingMocks(stack=stack, stack_outputs=dict(stack_outputs or {}))
     monitor = CapturingMonitor(mocks)
+    settings.ROOT.set(None)  # each run is its own stack: set_mocks then registers a fresh root Stack
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     declared: list[Stage] = []
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def declare() -> None:
         declared.append(program(build_layer=planned_layer))
         # What the engine does when the program ends: register what pulumi.export collected on the stack.

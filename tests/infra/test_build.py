@@ -94,7 +94,12 @@ def test_planned_layer_names_the_cached_artifact_without_building(tmp_path: Path
 
 
 def make_tree(root: Path, mode: int, mtime: float) -> None:
-    for relative in ("python/b.py", "python/a/__init__.py", "python/a/z.so", "python/pkg-1.0.dist-info/RECORD"):
+    for relative in (
+        "python/b.py",
+        "python/a/__init__.py",
+        "python/a/z.so",
+        "python/pkg-1.0.dist-info/RECORD",
+    ):
         path = root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(relative.encode() * 10)
@@ -154,12 +159,13 @@ def test_the_target_layer_holds_the_runtime_and_manylinux_wheels_for_arm64_cp312
     )
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or n.startswith("python/bin/")]
     compiled = [n for n in names if ".cpython-" in n and n.endswith(".so")]
-    assert compiled and all("cpython-312-aarch64-linux-gnu" in n for n in compiled)
+    assert compiled
+    assert all("cpython-312-aarch64-linux-gnu" in n for n in compiled)
     assert any(n.startswith("python/pydantic_core/") for n in compiled)
     assert any(n.startswith("python/psycopg_binary/") for n in compiled)
     for package in ("pydantic_core", "psycopg_binary"):
         [tags] = [text for dist, text in wheels.items() if dist.lower().startswith(package)]
-        assert "cp312" in tags and "manylinux" in tags and "aarch64" in tags, package
+        assert all(tag in tags for tag in ("cp312", "manylinux", "aarch64")), package
     lines = CONSTRAINTS.read_text().splitlines()
     pinned = {line.lower().replace("_", "-") for line in lines if line and not line.startswith("#")}
     shipped = {
@@ -185,7 +191,7 @@ def test_two_fresh_builds_are_byte_identical_and_a_cached_one_runs_no_pip(
 def test_a_failed_pip_is_a_build_error_naming_the_target(tmp_path: Path) -> None:
     from infra.build import BuildError
 
-    with pytest.raises(BuildError, match="for arm64 / Python 3.12"):
+    with pytest.raises(BuildError, match=r"for arm64 / Python 3\.12"):
         build_layer(TARGET, cache_dir=tmp_path, pip=(sys.executable, "-c", "import sys; sys.exit(3)"))
     assert not list(tmp_path.glob("*.zip"))
 
@@ -207,7 +213,8 @@ def import_from_archive(python: str, artifact: LambdaArtifact, into: Path) -> di
     assert completed.returncode == 0, completed.stderr[-3000:]
     result: dict[str, object] = json.loads(completed.stdout)
     files = result["files"]
-    assert isinstance(files, list) and files
+    assert isinstance(files, list)
+    assert files
     assert all(str(f).startswith(str(tree)) for f in files), "a module came from outside the archive"
     return result
 
@@ -226,7 +233,9 @@ def test_the_same_build_for_this_host_imports_from_its_own_tree(tmp_path: Path) 
     reason="no python3.12 on an arm64 machine here: the target archive is checked by content and by the "
     "host-variant import instead",
 )
-def test_the_target_layer_imports_on_a_matching_interpreter(target_layer: LambdaArtifact, tmp_path: Path) -> None:
+def test_the_target_layer_imports_on_a_matching_interpreter(
+    target_layer: LambdaArtifact, tmp_path: Path
+) -> None:
     python = shutil.which("python3.12")
     assert python is not None
     assert import_from_archive(python, target_layer, tmp_path)["impl"] == "binary"

@@ -36,7 +36,9 @@ def problems_of(stack: str, raw: dict[str, Any], secret_keys: frozenset[str] = f
 
 
 def ballast_only(stack: str) -> dict[str, str]:
-    return {k.removeprefix("ballast:"): v for k, v in committed_config(stack).items() if k.startswith("ballast:")}
+    return {
+        k.removeprefix("ballast:"): v for k, v in committed_config(stack).items() if k.startswith("ballast:")
+    }
 
 
 @pytest.mark.parametrize(
@@ -72,8 +74,10 @@ def test_each_profile_has_its_own_defaults(
 def test_production_runs_on_the_protected_default_branch_and_creates_the_project() -> None:
     config = load("production")
 
-    assert config.neon_use_default_branch and config.neon_protected_branch
-    assert config.neon_project_id is None and config.neon_project_stack is None
+    assert config.neon_use_default_branch
+    assert config.neon_protected_branch
+    assert config.neon_project_id is None
+    assert config.neon_project_stack is None
     assert config.preview_expires_at is None
 
 
@@ -82,7 +86,8 @@ def test_staging_and_previews_read_the_project_from_production_and_previews_bran
 
     assert (staging.neon_project_stack, staging.neon_parent_stack) == ("production", None)
     assert (preview.neon_project_stack, preview.neon_parent_stack) == ("production", "staging")
-    assert not staging.neon_use_default_branch and not staging.neon_protected_branch
+    assert not staging.neon_use_default_branch
+    assert not staging.neon_protected_branch
 
 
 def test_a_preview_branch_expires_within_thirty_days_on_the_hour() -> None:
@@ -101,7 +106,8 @@ def test_the_committed_stack_files_are_valid(stack: str) -> None:
     config = load_stage_config(stack, ballast_only(stack))
 
     assert config.stack == stack
-    assert config.sentry_organization and config.sentry_team
+    assert config.sentry_organization
+    assert config.sentry_team
 
 
 def test_the_committed_production_file_spells_out_the_production_profile() -> None:
@@ -171,7 +177,13 @@ def test_every_problem_is_listed_at_once_each_naming_its_key_and_a_fix() -> None
 def test_cross_field_problems_are_listed_together() -> None:
     problems = problems_of(
         "staging",
-        {**SHARED, "computeMinCu": 1, "computeMaxCu": 0.5, "reservedConcurrency": 5000, "previewExpiryDays": 3},
+        {
+            **SHARED,
+            "computeMinCu": 1,
+            "computeMaxCu": 0.5,
+            "reservedConcurrency": 5000,
+            "previewExpiryDays": 3,
+        },
     )
     text = "\n".join(problems)
 
@@ -182,10 +194,14 @@ def test_cross_field_problems_are_listed_together() -> None:
 
 
 def test_neon_limits_max_cu_and_spread() -> None:
-    assert "ballast:computeMaxCu: is not a Neon autoscaling size" in problems_of(
-        "staging", {**SHARED, "computeMaxCu": 20}
-    )[0]
-    assert "more than 8 CU above" in problems_of("staging", {**SHARED, "computeMinCu": 0.5, "computeMaxCu": 10})[0]
+    assert (
+        "ballast:computeMaxCu: is not a Neon autoscaling size"
+        in problems_of("staging", {**SHARED, "computeMaxCu": 20})[0]
+    )
+    assert (
+        "more than 8 CU above"
+        in problems_of("staging", {**SHARED, "computeMinCu": 0.5, "computeMaxCu": 10})[0]
+    )
 
 
 def test_a_reserved_concurrency_override_may_only_lower_the_derived_value() -> None:
@@ -262,7 +278,9 @@ def test_credentials_must_be_secret_config_and_never_enter_the_model() -> None:
     assert token not in problem
 
     config = load_stage_config(
-        "staging", {**SHARED, "neonApiKey": token, "sentryAuthToken": token}, secret_keys=frozenset(CREDENTIAL_KEYS)
+        "staging",
+        {**SHARED, "neonApiKey": token, "sentryAuthToken": token},
+        secret_keys=frozenset(CREDENTIAL_KEYS),
     )
     assert token not in config.model_dump_json()
     assert not set(CREDENTIAL_KEYS) & settable_keys()
@@ -285,7 +303,9 @@ def test_stack_names_must_suit_every_resource_name() -> None:
 def test_a_secret_environment_reaches_the_function_as_secret_outputs() -> None:
     plain = load("staging", environment={"FEATURE_X_ENABLED": "true"})
     secret = load_stage_config(
-        "staging", {**SHARED, "environment": '{"WEBHOOK_TOKEN": "t0ken"}'}, secret_keys=frozenset({"environment"})
+        "staging",
+        {**SHARED, "environment": '{"WEBHOOK_TOKEN": "t0ken"}'},
+        secret_keys=frozenset({"environment"}),
     )
 
     assert read_environment(plain) == {"FEATURE_X_ENABLED": "true"}

@@ -25,7 +25,7 @@ def test_max_connections_follows_neons_published_table(compute_units: float, exp
 
 def test_server_pool_is_nine_tenths_rounded_down() -> None:
     assert (server_pool_size(0.25), server_pool_size(1), server_pool_size(16)) == (93, 377, 3600)
-    with pytest.raises(ValueError, match="at least 0.25 CU"):
+    with pytest.raises(ValueError, match=r"at least 0\.25 CU"):
         server_pool_size(0.1)
 
 
@@ -45,9 +45,12 @@ def test_reserved_concurrency_examples(min_cu: float, pool: int, share: float, e
 
 
 def test_the_client_limit_caps_it_too() -> None:
-    assert reserved_concurrency(
-        min_compute_units=16, pool_max_size=1, pooler_share=1.0, max_client_connections=100
-    ) == 100
+    assert (
+        reserved_concurrency(
+            min_compute_units=16, pool_max_size=1, pooler_share=1.0, max_client_connections=100
+        )
+        == 100
+    )
 
 
 def test_the_worst_case_never_exceeds_the_pooler_for_any_setting() -> None:
