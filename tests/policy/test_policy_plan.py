@@ -31,7 +31,8 @@ ENVIRONMENT_KEY = "ballast:environment"
 PLAN_TIMEOUT_SECONDS = 180
 
 pytestmark = pytest.mark.skipif(
-    not all((REPO_ROOT / name).is_file() for name in STACK_FILES), reason="the Pulumi project files are not there"
+    not all((REPO_ROOT / name).is_file() for name in STACK_FILES),
+    reason="the Pulumi project files are not there",
 )
 
 
@@ -80,7 +81,8 @@ def test_each_stage_plans_clean(tmp_path: Path, stack: str) -> None:
         assert data["config_source"].startswith("preview profile")
     if stack == "production":
         neon = [r for r in data["resources"] if r["type"] in rules.NEON_DATA_TYPES]
-        assert neon and all(r["protect"] for r in neon)
+        assert neon
+        assert all(r["protect"] for r in neon)
 
 
 def test_text_plan_shows_the_tree_settings_and_verdict(tmp_path: Path) -> None:
@@ -116,7 +118,9 @@ def test_a_planted_loopback_fails_production_naming_resource_and_path_never_the_
         assert "localhost:8080" not in output
 
 
-def test_the_same_value_passes_in_staging_unless_policy_config_calls_staging_production(tmp_path: Path) -> None:
+def test_the_same_value_passes_in_staging_unless_policy_config_calls_staging_production(
+    tmp_path: Path,
+) -> None:
     project = project_copy(tmp_path, plant_in="staging")
 
     process = plan(project, "--stack", "staging")
@@ -154,11 +158,11 @@ def test_secure_values_are_placeholders_never_decrypted_or_printed(tmp_path: Pat
     ciphertext = "v1:Zm9vYmFyLWNpcGhlcnRleHQtdGhhdC1tdXN0LW5ldmVyLWFwcGVhcg=="
     path = project / "Pulumi.staging.yaml"
     document = yaml.safe_load(path.read_text()) or {}
-    document.setdefault("config", {})["ballast:planProbeToken"] = {"secure": ciphertext}
+    document.setdefault("config", {})["ballast:neonApiKey"] = {"secure": ciphertext}
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
     code, data, output = plan_json(project, "staging")
 
     assert code == 0, output
-    assert data["settings"]["ballast:planProbeToken"] == "[secret]"
+    assert data["settings"]["ballast:neonApiKey"] == "[secret]"
     assert ciphertext not in output

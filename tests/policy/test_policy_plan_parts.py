@@ -34,7 +34,10 @@ def test_stack_config_layers_project_defaults_namespaces_and_hides_secure_values
         {
             "name": "ballast",
             "runtime": "python",
-            "config": {"memoryMb": {"type": "integer", "default": 256}, "aws:region": {"value": "eu-central-1"}},
+            "config": {
+                "memoryMb": {"type": "integer", "default": 256},
+                "aws:region": {"value": "eu-central-1"},
+            },
         },
     )
     write(
@@ -96,7 +99,11 @@ def test_the_analyzer_view_opens_secrets_keeps_their_paths_and_marks_unknowns() 
         "",
         secret_paths,
     )
-    assert view == {"environment": {"variables": {"A": "1"}}, "role": UNKNOWN_STRING_VALUE, "list": ["x", "y"]}
+    assert view == {
+        "environment": {"variables": {"A": "1"}},
+        "role": UNKNOWN_STRING_VALUE,
+        "list": ["x", "y"],
+    }
     assert secret_paths == {"environment", "list[0]"}
 
 
@@ -135,7 +142,9 @@ def test_the_recording_monitor_keeps_parent_protect_dependencies_and_secret_path
             runtime="python3.12",
             handler="runtime.handler.handle",
             code=pulumi.AssetArchive({}),
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables={"WEBHOOK_URL": webhook, "LOG_LEVEL": "INFO"}),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={"WEBHOOK_URL": webhook, "LOG_LEVEL": "INFO"}
+            ),
             opts=pulumi.ResourceOptions(protect=True, depends_on=[logs]),
         )
 
@@ -152,7 +161,8 @@ def test_the_recording_monitor_keeps_parent_protect_dependencies_and_secret_path
     by_name = {r.name: r for r in recorded}
     function, logs = by_name["api"], by_name["logs"]
     assert function.type == "aws:lambda/function:Function"
-    assert function.analyzed.protect and not logs.analyzed.protect
+    assert function.analyzed.protect
+    assert not logs.analyzed.protect
     assert logs.urn in function.analyzed.dependencies
     assert function.analyzed.parent == by_name["ballast-production"].urn
     assert function.secret_paths == {"environment"}

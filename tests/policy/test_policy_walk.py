@@ -36,7 +36,10 @@ def test_strings_come_with_paths_through_the_analyzer_proxy_skipping_unknowns() 
 
 
 def test_the_mock_shape_gives_the_same_strings() -> None:
-    mock_shape = {**PROPS, "environment": secret({"variables": {"DATABASE_URL": Unknown(), "LOG_LEVEL": "INFO"}})}
+    mock_shape = {
+        **PROPS,
+        "environment": secret({"variables": {"DATABASE_URL": Unknown(), "LOG_LEVEL": "INFO"}}),
+    }
     assert list(iter_strings(mock_shape)) == EXPECTED
 
 
