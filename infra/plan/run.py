@@ -24,6 +24,8 @@ def run_program(
     """Declare the whole stack with ``program()`` and return every registration, in order."""
     pulumi.runtime.set_all_config(dict(files.config), sorted(files.secret_keys))
     monitor = RecordingMonitor(mocks)
+    # set_mocks keeps an earlier run's root Stack resource; each plan needs its own (its own stack name).
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=files.project, stack=files.stack, preview=True, monitor=monitor)
     # Runs the program and waits for every output to settle (the SDK helper is untyped).
     pulumi_mocks.test(program)()  # type: ignore[no-untyped-call]
