@@ -177,9 +177,10 @@ def test_postgres_down_is_unhealthy_within_bound_then_recovers(
 
     started = time.monotonic()
     report, _ = timed_readiness(settings, pool)
-    while report.http_status != 200 and time.monotonic() - started < 15:
+    # The first query after the restart may be slow (degraded, still 200): wait, bounded, for healthy.
+    while report.status is not HealthStatus.HEALTHY and time.monotonic() - started < 15:
         time.sleep(0.1)
         report, _ = timed_readiness(settings, pool)
     assert report.status is HealthStatus.HEALTHY
-    report_bound("recovery to 200 after Postgres restart (same process and pool)", time.monotonic() - started)
+    report_bound("recovery to healthy after Postgres restart (same process and pool)", time.monotonic() - started)
     assert db.pool_stats(pool).active == 0
