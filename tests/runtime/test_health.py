@@ -182,5 +182,7 @@ def test_postgres_down_is_unhealthy_within_bound_then_recovers(
         time.sleep(0.1)
         report, _ = timed_readiness(settings, pool)
     assert report.status is HealthStatus.HEALTHY
-    report_bound("recovery to healthy after Postgres restart (same process and pool)", time.monotonic() - started)
+    report_bound(
+        "recovery to healthy after Postgres restart, same process and pool", time.monotonic() - started
+    )
     assert db.pool_stats(pool).active == 0
