@@ -106,9 +106,22 @@ def _candidate_hosts(text: str) -> list[str]:
         hosts.extend(part for part in raw.split(",") if part or match.group("key") == "host")
     bare = _LIBPQ_HOST.sub(" ", without_urls)
     for token in _TOKEN_SPLIT.split(bare):
-        if token and "=" not in token and not _is_bare_small_number(token):
+        if token and "=" not in token and not _is_not_a_bare_host(token):
             hosts.append(_strip_port(token))
     return hosts
+
+
+def _is_not_a_bare_host(token: str) -> bool:
+    # A bare path ("/aws/lambda/x1") is a socket only where a host goes (host=, ?host=, host-less URL), and a
+    # short number like "0.0" is a sample rate, not 0.0.0.0; "0.0.0.0" and 127/8 spellings still count.
+    if token.startswith("/"):
+        return True
+    if re.fullmatch(r"[0-9.]+", token) and token.count(".") < 3:
+        try:
+            return not ipaddress.IPv4Address(socket.inet_aton(token)).is_loopback
+        except (OSError, ValueError):
+            return True
+    return _is_bare_small_number(token)
 
 
 def _is_bare_small_number(token: str) -> bool:

@@ -35,3 +35,9 @@ def test_a_single_host_is_classified_without_parsing_urls() -> None:
 def test_empty_and_none_like_values_are_clean() -> None:
     assert find_loopback("") is None
     assert find_loopback("   ") is None
+
+
+@pytest.mark.parametrize("value", ["0.0", "1.5", "/aws/lambda/ballast-production-api-v2", "/var/log/app1"])
+def test_sample_rates_and_plain_paths_are_not_hosts(value: str) -> None:
+    # The policy pack runs the detector on every string: a sample rate or a log-group name is not a host.
+    assert find_loopback(value) is None
