@@ -15,7 +15,7 @@ import psycopg
 
 from bench.harness import BenchOptions, require
 from bench.report import BenchResult, Goal, Measure
-from bench.services import local_stage, patched_environ, stage_notes
+from bench.services import local_stage, patched_environ, sentry_ingest, stage_notes
 from bench.stats import Summary, elapsed_ms
 from runtime import constants
 
@@ -99,8 +99,11 @@ def run(options: BenchOptions) -> BenchResult:
         f"{CLIENTS} client threads for {duration_s:g} s each phase, request = `{QUERY}`; "
         f"runtime pool max {POOL_MAX_SIZE} vs a new connection per request"
     )
-    with local_stage() as stage:
-        env = stage.development_env() | {constants.DB_POOL_MAX_SIZE: str(POOL_MAX_SIZE)}
+    with local_stage() as stage, sentry_ingest() as dsn:
+        env = stage.development_env() | {
+            constants.DB_POOL_MAX_SIZE: str(POOL_MAX_SIZE),
+            constants.SENTRY_DSN: dsn,  # the same configuration as health (and no "DSN missing" warning)
+        }
         with patched_environ(env):
             settings_module.reset_settings()
             try:

@@ -34,10 +34,11 @@ def run(options: BenchOptions) -> BenchResult:
             seconds, process = _timed_plan(stage)
             if process.returncode != 0:
                 # Exit 1 can be the policy pack refusing the plan: still a plan, still timed, said so.
-                tail = (process.stdout + process.stderr).strip().splitlines()[-3:]
-                result.notes.append(f"{stage}: plan exited {process.returncode}: {' / '.join(tail)}")
-                if process.returncode != 1:
+                tail = " / ".join((process.stdout + process.stderr).strip().splitlines()[-3:])
+                if process.returncode != 1:  # not a verdict: the plan could not be made, nothing to time
+                    result.gaps.append((f"plan {stage}", f"exit {process.returncode}: {tail}"))
                     break
+                result.notes.append(f"{stage}: the policy pack refused the plan (exit 1): {tail}")
             durations.append(seconds)
         if durations:
             result.measures.append(Measure(f"plan {stage}", median(durations), "s", goal=PLAN_GOAL))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -54,21 +53,6 @@ def median(samples: Sequence[float]) -> float:
 def elapsed_ms(since_ns: int) -> float:
     """Milliseconds from a `time.perf_counter_ns()` reading to now."""
     return (time.perf_counter_ns() - since_ns) / 1e6
-
-
-@contextmanager
-def stopwatch() -> Iterator[Callable[[], float]]:
-    """`with stopwatch() as ms: ...; ms()` — the milliseconds spent inside the block (frozen on exit)."""
-    start = time.perf_counter_ns()
-    end: int | None = None
-
-    def read() -> float:
-        return ((end if end is not None else time.perf_counter_ns()) - start) / 1e6
-
-    try:
-        yield read
-    finally:
-        end = time.perf_counter_ns()
 
 
 def time_calls_ms(call: Callable[[], object], count: int) -> list[float]:

@@ -60,13 +60,15 @@ _CREDENTIAL_WORDS = (
     r"|authorization|cookie"
 )
 _KEY_VALUE = re.compile(
-    rf"(?i)(?<![\w.-])(\\?[\"']?)([\w.-]*(?:{_CREDENTIAL_WORDS})[\w.-]*)\1(\s*[:=]\s*)"
-    r"(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|\\\"(?:[^\"\\]|\\[^\"])*\\\"|[^\s,;&\"'<>{}()\[\]\\]+)"
+    rf"(?i)(?<![\w.-])(\\?[\"']?)([\w.-]{{0,64}}(?:{_CREDENTIAL_WORDS})[\w.-]{{0,64}})\1(\s*[:=]\s*)"
+    r"(\"(?:[^\"\\]|\\.){0,4096}\"|'(?:[^'\\]|\\.){0,4096}'|\\\"(?:[^\"\\]|\\[^\"]){0,4096}\\\""
+    r"|[^\s,;&\"'<>{}()\[\]\\]+)"
 )
+# Quantifiers are bounded (key names, quoted values) so no input makes the scan quadratic.
 # A Sentry DSN key or any long token used as the whole userinfo of a URL.
-_URL_KEY_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[A-Za-z0-9_-]{20,}(?::[A-Za-z0-9_-]*)?@")
+_URL_KEY_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://)[A-Za-z0-9_-]{20,}(?::[A-Za-z0-9_-]*)?@")
 # URL password: as libpq reads it, up to the '@' (never across '/', whitespace or quotes).
-_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@\"'\\]*):[^\s@/\"'\\]+@")
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://[^\s:/@\"'\\]*):[^\s@/\"'\\]+@")
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=-]{6,}")
 _TOKENS = re.compile(
     r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # JWT
@@ -102,14 +104,25 @@ def _filtered_value(match: re.Match[str], value_group: int) -> str:
     return f"{text[: start - offset]}{quote}{FILTERED}{quote}{text[end - offset :]}"
 
 
-_TEXT_RULES: tuple[tuple[re.Pattern[str], Any], ...] = (
-    (_HEADER_VALUE, lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{FILTERED}"),
-    (_URL_KEY_USER, lambda m: f"{m.group(1)}{FILTERED}@"),
-    (_URL_PASSWORD, lambda m: f"{m.group(1)}:{FILTERED}@"),
-    (_BEARER, lambda m: f"{m.group(1)}{m.group(2)}{FILTERED}"),
-    (_KEY_VALUE, lambda m: _filtered_value(m, 4)),
-    (_TOKENS, FILTERED),
-    (_EMAIL, FILTERED),
+# Each rule runs only when one of its trigger words (lower case) is in the text: most log lines hold none,
+# and a substring test is far cheaper than a regex scan.
+_URL_TRIGGERS = ("://",)
+_HEADER_TRIGGERS = ("authorization", "x-sentry-auth", "x-api-key", "cookie")
+_CREDENTIAL_TRIGGERS = (
+    "pass", "pwd", "secret", "token", "key", "credential", "session", "dsn", "csrf", "xsrf", "signature",
+    "card", "authorization", "cookie",
+)  # fmt: skip
+_TOKEN_TRIGGERS = (
+    "eyj", "sk_", "rk_", "pk_", "sk-", "gh", "glpat-", "xox", "akia", "asia", "aiza", "sntry", "npg_",
+)  # fmt: skip
+_TEXT_RULES: tuple[tuple[re.Pattern[str], Any, tuple[str, ...]], ...] = (
+    (_HEADER_VALUE, lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{FILTERED}", _HEADER_TRIGGERS),
+    (_URL_KEY_USER, lambda m: f"{m.group(1)}{FILTERED}@", _URL_TRIGGERS),
+    (_URL_PASSWORD, lambda m: f"{m.group(1)}:{FILTERED}@", _URL_TRIGGERS),
+    (_BEARER, lambda m: f"{m.group(1)}{m.group(2)}{FILTERED}", ("bearer",)),
+    (_KEY_VALUE, lambda m: _filtered_value(m, 4), _CREDENTIAL_TRIGGERS),
+    (_TOKENS, FILTERED, _TOKEN_TRIGGERS),
+    (_EMAIL, FILTERED, ("@",)),
 )
 
 
@@ -185,8 +198,10 @@ def secret_parts(value: str) -> list[str]:
 
 def scrub_text(text: str) -> str:
     """``text`` with every recognised secret or email replaced by ``[Filtered]``."""
-    for pattern, replacement in _TEXT_RULES:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for pattern, replacement, triggers in _TEXT_RULES:
+        if any(trigger in lowered for trigger in triggers):
+            text = pattern.sub(replacement, text)
     return _known_secrets.scrub(text)
 
 

@@ -7,14 +7,13 @@ that raises) becomes a :class:`PlanError` whose problems name the file, key or s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from infra.plan import EXIT_MANDATORY_VIOLATION, EXIT_OK
-from infra.plan.render import SECRET, Plan, masked
+from infra.plan.render import Plan, masked
 from infra.plan.run import run_program
-from infra.plan.stackfiles import StackFileError, StackFiles, load_stack_files
+from infra.plan.stackfiles import StackFileError, load_stack_files
 from infra.policy.evaluate import PolicyConfigError, evaluate, reconcile_config
 from infra.policy.pack import PACK_ENFORCEMENT_LEVEL, build_policies, initial_config
 from runtime.scrub import scrub_text
@@ -50,9 +49,10 @@ def make_plan(
     except PolicyConfigError as error:
         raise PlanError([f"policy config: {problem}" for problem in error.problems]) from None
 
-    from infra.plan.program import ProgramConfigError, run_stage_program  # imports the whole program
+    from infra.plan.program import ProgramConfigError, run_stage_program, stage_settings  # the program
 
     try:
+        settings_shown, secret_keys = stage_settings(files)  # validated before anything is declared
         recorded = run_stage_program(files, run_program)
     except ProgramConfigError as error:
         raise PlanError(error.problems) from None
@@ -66,27 +66,12 @@ def make_plan(
         project=files.project,
         stack=files.stack,
         config_source=files.source,
-        settings=stage_settings(files),
+        settings={key: masked(value, key, secret_keys) for key, value in settings_shown.items()},
         resources=recorded,
         evaluation=evaluation,
         policy_count=len(policies),
         exit_code=EXIT_MANDATORY_VIOLATION if evaluation.mandatory else EXIT_OK,
     )
-
-
-def stage_settings(files: StackFiles) -> dict[str, Any]:
-    """The stack's config as the program receives it, secrets masked, objects decoded for reading."""
-    shown: dict[str, Any] = {}
-    for key, value in sorted(files.config.items()):
-        if key in files.secret_keys:
-            shown[key] = SECRET
-            continue
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            decoded = value
-        shown[key] = masked(decoded if isinstance(decoded, (Mapping, list)) else value, key, frozenset())
-    return shown
 
 
 def _policy_config(path: Path | None) -> dict[str, Any] | None:

@@ -37,3 +37,28 @@ def run_stage_program(files: StackFiles, runner: Runner) -> list[RecordedResourc
     except stack.STAGE_ERRORS as error:
         problems = getattr(error, "problems", None) or [str(error)]
         raise ProgramConfigError([str(problem) for problem in problems]) from None
+
+
+def stage_settings(files: StackFiles) -> tuple[dict[str, Any], frozenset[str]]:
+    """Every setting of the stage as ``infra.config`` validates it — the stack file over the profile's
+    defaults (what differs by stage) — plus the derived reserved concurrency and the other namespaces'
+    values; and which of those keys are secret. Raises :class:`ProgramConfigError` listing every problem."""
+    from infra.config import CREDENTIAL_KEYS, NAMESPACE, ConfigError, load_stage_config
+
+    prefix = f"{NAMESPACE}:"
+    raw = {key.removeprefix(prefix): value for key, value in files.config.items() if key.startswith(prefix)}
+    secret_keys = frozenset(key.removeprefix(prefix) for key in files.secret_keys if key.startswith(prefix))
+    try:
+        config = load_stage_config(files.stack, raw, secret_keys=secret_keys)
+    except ConfigError as error:
+        raise ProgramConfigError(list(error.problems)) from None
+    settings: dict[str, Any] = {"profile": config.profile.value}
+    validated = config.model_dump(by_alias=True, mode="json", exclude_none=True)
+    settings |= {f"{prefix}{key}": value for key, value in validated.items()}
+    settings[f"{prefix}reservedConcurrency"] = config.function_concurrency
+    settings |= {f"{prefix}{key}": raw[key] for key in CREDENTIAL_KEYS if key in raw}
+    settings |= {key: value for key, value in files.config.items() if not key.startswith(prefix)}
+    secret = {f"{prefix}{key}" for key in secret_keys} | {
+        k for k in files.secret_keys if not k.startswith(prefix)
+    }
+    return dict(sorted(settings.items())), frozenset(secret)

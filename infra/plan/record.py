@@ -32,6 +32,7 @@ class RecordedResource:
     custom: bool
     retain_on_delete: bool
     secret_paths: frozenset[str]  # input paths ("environment", "api_key", …) that were secret
+    read: bool = False  # an existing resource read by the program (a StackReference, a `get`)
 
     @property
     def type(self) -> str:
@@ -79,6 +80,30 @@ class RecordingMonitor(MockMonitor):
                 custom=bool(request.custom),
                 retain_on_delete=bool(request.retainOnDelete),
                 secret_paths=frozenset(secret_paths),
+            )
+        )
+        return response
+
+    def ReadResource(self, request: Any) -> Any:  # the gRPC method name
+        response = super().ReadResource(request)  # type: ignore[no-untyped-call]
+        secret_paths: set[str] = set()
+        inputs = analyzer_view(rpc.deserialize_properties(request.properties), "", secret_paths)
+        analyzed = AnalyzedResource(
+            type=request.type,
+            name=request.name,
+            urn=response.urn,
+            inputs=inputs if isinstance(inputs, Mapping) else {},
+            parent=request.parent or None,
+            dependencies=tuple(request.dependencies),
+            additional_secret_outputs=tuple(request.additionalSecretOutputs),
+        )
+        self.recorded.append(
+            RecordedResource(
+                analyzed=analyzed,
+                custom=True,
+                retain_on_delete=False,
+                secret_paths=frozenset(secret_paths),
+                read=True,
             )
         )
         return response

@@ -40,12 +40,14 @@ class Plan:
 
 
 def masked(value: Any, path: str, secret_paths: frozenset[str]) -> Any:
-    """``value`` with secrets withheld: whole when its path (or an enclosing one) was secret."""
-    if _is_secret_path(path, secret_paths):
+    """``value`` with secrets withheld: every value under a secret path (the engine marks a whole map secret
+    when one entry is), keeping a secret map's keys — e.g. the function's environment variable names."""
+    secret = _is_secret_path(path, secret_paths)
+    if secret and not isinstance(value, Mapping):
         return SECRET
     if is_unknown(value):
         return UNKNOWN_TEXT
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping):  # under a secret path, the children are masked in turn
         return {
             str(k): masked(v, _join(path, str(k)), secret_paths)
             for k, v in value.items()
@@ -94,6 +96,7 @@ def as_data(plan: Plan) -> dict[str, Any]:
                 "urn": r.urn,
                 "parent": r.analyzed.parent,
                 "custom": r.custom,
+                "read": r.read,
                 "protect": r.analyzed.protect,
                 "retain_on_delete": r.retain_on_delete,
                 "dependencies": list(r.analyzed.dependencies),
@@ -135,12 +138,14 @@ def as_text(plan: Plan) -> str:
 def _text_lines(plan: Plan) -> Iterator[str]:
     yield f"Ballast plan — stack {plan.stack} (project {plan.project}), config from {plan.config_source}"
     yield ""
-    yield "Stage settings"
+    yield "Stage settings (stack file over the stage profile's defaults)"
+    width = max((len(key) for key in plan.settings), default=0)
     for key, value in sorted(plan.settings.items()):
-        yield f"  {key:<34} {_short(value)}"
+        yield f"  {key:<{width}}  {_short(value)}"
     yield ""
     custom = sum(1 for r in plan.resources if r.custom)
-    yield f"Resources ({custom} resources, {len(plan.resources) - custom} components)"
+    components = sum(1 for r in plan.resources if not r.custom and r.type != STACK_TYPE)
+    yield f"Resources ({custom} resources, {components} components)"
     yield from _tree_lines(plan.resources)
     yield ""
     yield from _verdict_lines(plan)
@@ -155,9 +160,8 @@ def _tree_lines(resources: Sequence[RecordedResource]) -> Iterator[str]:
 
     def walk(parent: str | None, depth: int) -> Iterator[str]:
         for r in children.get(parent, []):
-            flags = [
-                flag for flag, on in (("protect", r.analyzed.protect), ("retain", r.retain_on_delete)) if on
-            ]
+            options = (("read", r.read), ("protect", r.analyzed.protect), ("retain", r.retain_on_delete))
+            flags = [flag for flag, on in options if on]
             marker = f"  [{', '.join(flags)}]" if flags else ""
             indent = "  " * (depth + 1)
             yield f"{indent}{r.type} {r.name}{marker}"

@@ -75,10 +75,14 @@ def test_each_stage_plans_clean(tmp_path: Path, stack: str) -> None:
     assert data["exit_code"] == 0
     types = {r["type"] for r in data["resources"]}
     assert {rules.FUNCTION_TYPE, rules.LOG_GROUP_TYPE, rules.NEON_BRANCH_TYPE, rules.SENTRY_KEY_TYPE} <= types
-    assert [v for v in data["policies"]["violations"] if v["enforcement_level"] == "mandatory"] == []
+    assert data["policies"]["violations"] == []  # the shipped stages meet the advisory rules too
     assert data["policies"]["evaluated"] == len(rules.RULES)
+    expected_profile = {"staging": "staging", "production": "production", "pr-7": "preview"}[stack]
+    assert data["settings"]["profile"] == expected_profile
+    assert data["settings"]["ballast:reservedConcurrency"] >= 1
     if stack == "pr-7":
         assert data["config_source"].startswith("preview profile")
+        assert data["settings"]["ballast:previewExpiryDays"] >= 1
     if stack == "production":
         neon = [r for r in data["resources"] if r["type"] in rules.NEON_DATA_TYPES]
         assert neon
@@ -166,3 +170,32 @@ def test_secure_values_are_placeholders_never_decrypted_or_printed(tmp_path: Pat
     assert code == 0, output
     assert data["settings"]["ballast:neonApiKey"] == "[secret]"
     assert ciphertext not in output
+
+
+def test_an_invalid_stage_setting_exits_2_naming_the_key_before_anything_is_declared(tmp_path: Path) -> None:
+    project = project_copy(tmp_path)
+    path = project / "Pulumi.production.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["ballast:lambdaMemoryMb"] = 64
+    document["config"]["ballast:lambdaMemoryMbs"] = 512
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    process = plan(project, "--stack", "production")
+
+    assert process.returncode == 2
+    assert process.stdout == ""
+    assert "ballast:lambdaMemoryMb:" in process.stderr
+    assert "did you mean ballast:lambdaMemoryMb?" in process.stderr
+    assert "Traceback" not in process.stderr
+
+
+def test_production_with_tracing_off_plans_clean(tmp_path: Path) -> None:
+    project = project_copy(tmp_path)
+    path = project / "Pulumi.production.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"]["ballast:sentryTracesSampleRate"] = 0
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    process = plan(project, "--stack", "production")
+
+    assert process.returncode == 0, process.stdout[-600:]

@@ -109,7 +109,11 @@ def test_the_analyzer_view_opens_secrets_keeps_their_paths_and_marks_unknowns() 
 
 def test_masking_withholds_secrets_loopback_values_and_credential_shapes() -> None:
     secrets = frozenset({"environment"})
-    assert masked({"variables": {"A": "1"}}, "environment", secrets) == SECRET
+    # A secret map keeps its keys (e.g. environment variable names); every value under it is withheld.
+    assert masked({"variables": {"A": "1", "B": ["x"]}}, "environment", secrets) == {
+        "variables": {"A": SECRET, "B": SECRET}
+    }
+    assert masked("1", "environment.variables.A", secrets) == SECRET
     assert masked("http://localhost:9000/x", "hook", frozenset()) == LOCAL_MACHINE
     shown = masked(f"postgresql://app:{PLANTED_SECRET}@db.example.com/app", "url", frozenset())
     assert PLANTED_SECRET not in shown

@@ -343,3 +343,8 @@ def test_dynamic_type_names_match_the_providers() -> None:
         (SentryClientKey, rules.SENTRY_KEY_TYPE),
     ):
         assert f"pulumi-python:{cls._resource_type_name}" == expected
+
+
+def test_a_log_group_path_is_not_the_local_machine() -> None:
+    props = {"name": "/aws/lambda/ballast-production-api-v2", "retentionInDays": 30.0}
+    assert of(check(rules.LOG_GROUP_TYPE, props), "no-localhost-in-production") == []
