@@ -7,15 +7,19 @@ surfaces as ``DatabaseUnavailable`` (→ 503), whose message never holds a crede
 
 ``run_bounded`` runs a unit of work under a hard deadline. Through PgBouncer with Postgres down a query
 waits for ``query_wait_timeout`` (120 s by default) and neither ``connect_timeout`` nor ``asyncio.wait_for``
-stops it, so the work runs in a worker thread; at the deadline the caller gets ``DatabaseTimeout`` at once
-and the connection the worker is blocked on is severed (socket shutdown), which wakes the worker and makes
-the pool discard that connection instead of handing a poisoned one to the next request.
+stops it, so at the deadline the connection the work is blocked on is severed (socket shutdown): the blocked
+read wakes with an error, the caller gets ``DatabaseTimeout`` and the pool discards that connection instead of
+handing a poisoned one to the next request. When the pool has an idle connection (the warm path) the work
+runs on the caller's thread and one watchdog thread holds the deadline; otherwise it runs on a worker thread
+while the caller watches the pool, so a database that refuses new connections fails the call at once.
 
 psycopg and psycopg_pool are imported on first use only: the runtime stays light at import.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import os
 import queue
@@ -51,6 +55,9 @@ DEFAULT_MAX_LIFETIME_SECONDS = 1800.0
 DEFAULT_RECONNECT_TIMEOUT_SECONDS = 10.0
 LIBPQ_MIN_CONNECT_TIMEOUT = 2  # libpq treats smaller connect_timeout values as 2 s
 _ERROR_POLL_SECONDS = 0.02
+# The warm path takes an idle connection or gives up this fast (another thread took it, or it was broken
+# and discarded) and falls back to the worker path, which fails fast when new connections are refused.
+_WARM_TAKE_SECONDS = 0.02
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -280,7 +287,12 @@ def run_bounded(
     """
     pool = pool if pool is not None else get_pool()
     deadline = time.monotonic() + timeout
-    errors_at_start = pool.get_stats().get("connections_errors", 0)
+    stats = pool.get_stats()
+    if stats.get("pool_available", 0) > 0:
+        ran, result = _run_on_caller(_Attempt(pool=pool, work=work, deadline=deadline), timeout)
+        if ran:
+            return result  # type: ignore[return-value]  # ran: the work's own result
+    errors_at_start = stats.get("connections_errors", 0)  # before the warm try: its failed reconnects count
     attempt: _Attempt[T] = _Attempt(pool=pool, work=work, deadline=deadline)
     _workers.submit(attempt.run)
     while not attempt.done.wait(max(0.0, min(_ERROR_POLL_SECONDS, deadline - time.monotonic()))):
@@ -291,6 +303,33 @@ def run_bounded(
             attempt.abandon()
             raise DatabaseUnavailable("the database refused or dropped a new connection")
     return attempt.outcome()
+
+
+def _run_on_caller(attempt: _Attempt[T], timeout: float) -> tuple[bool, T | None]:
+    """The warm path: ``(True, result)``, or ``(False, None)`` when no idle connection could be had at once.
+
+    The watchdog severs the connection at the deadline, so a blocked read here wakes with an error that
+    becomes the deadline's error."""
+    from psycopg_pool import PoolTimeout
+
+    previous, _current_attempt.value = _current_attempt.value, attempt  # the pool's check is severable too
+    _watchdog.arm(attempt)
+    try:
+        try:
+            conn = attempt.take(min(_WARM_TAKE_SECONDS, attempt.deadline - time.monotonic()))
+        except PoolTimeout:
+            if attempt.abandoned:
+                raise _deadline_error(attempt, attempt.pool, timeout) from None
+            return False, None
+        with _translated_errors(attempt.pool, None):
+            return True, attempt.use(conn)
+    except Exception as error:
+        if attempt.abandoned:
+            raise _deadline_error(attempt, attempt.pool, timeout) from error
+        raise
+    finally:
+        attempt.done.set()  # disarms the watchdog
+        _current_attempt.value = previous
 
 
 def _deadline_error(attempt: _Attempt[Any], pool: Pool, timeout: float) -> DatabaseUnavailable:
@@ -308,7 +347,8 @@ def _deadline_error(attempt: _Attempt[Any], pool: Pool, timeout: float) -> Datab
 
 @dataclass(eq=False)
 class _Attempt(Generic[T]):
-    """One bounded unit of work, run on a worker thread; the caller may abandon it at the deadline."""
+    """One bounded unit of work, run on the caller's thread (watched by the watchdog) or on a worker thread
+    (watched by the caller); whoever watches abandons it at the deadline."""
 
     pool: Pool
     work: Callable[[Connection[TupleRow]], T]
@@ -322,33 +362,42 @@ class _Attempt(Generic[T]):
     _error: BaseException | None = None
 
     def run(self) -> None:
+        """The worker path: the outcome is kept for the caller, who may have left at the deadline."""
         _current_attempt.value = self
         try:
-            self._result = self._use_connection()
+            with _translated_errors(self.pool, None):
+                self._result = self.use(self.take(self.deadline - time.monotonic()))
         except BaseException as error:  # handed to the caller, who translates it
             self._error = error
         finally:
             _current_attempt.value = None
             self.done.set()
 
-    def _use_connection(self) -> T:
-        with _translated_errors(self.pool, None):
-            conn = self.pool.getconn(timeout=max(self.deadline - time.monotonic(), 0.001))
+    def take(self, wait: float) -> Connection[TupleRow]:
+        """A checked connection from the pool, waiting at most ``wait`` seconds (raises ``PoolTimeout``)."""
+        return self.pool.getconn(timeout=max(wait, 0.001))
+
+    def use(self, conn: Connection[TupleRow]) -> T:
+        """Run the work on ``conn`` (committed, or rolled back on error) and give the connection back."""
+        try:
+            self.attach(conn)
             try:
-                self.attach(conn)
-                try:
-                    result = self.work(conn)
-                    conn.commit()
-                except BaseException:
-                    with suppress(Exception):
-                        conn.rollback()
-                    raise
-                finally:
-                    self.detach()
+                result = self.work(conn)
+                conn.commit()
+            except BaseException:
+                with suppress(Exception):
+                    conn.rollback()
+                raise
             finally:
-                # A severed connection is BAD: the pool drops it and makes a fresh one.
-                self.pool.putconn(conn)
-            return result
+                self.detach()
+        finally:
+            # A severed connection is BAD: the pool drops it and makes a fresh one.
+            self.pool.putconn(conn)
+        return result
+
+    @property
+    def abandoned(self) -> bool:
+        return self._abandoned
 
     def attach(self, conn: Connection[TupleRow]) -> None:
         """Register the connection this thread may block on (the pool's check runs here too)."""
@@ -406,6 +455,51 @@ class _Workers:
 _workers = _Workers()
 
 
+class _Watchdog:
+    """One daemon thread that abandons caller-thread attempts still running at their deadline.
+
+    Arming is a heap push; the thread is woken only when an attempt's deadline is earlier than the one it
+    sleeps towards, and finished attempts are dropped whenever it wakes (or the heap grows large).
+    """
+
+    _COMPACT_AT = 1024
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._heap: list[tuple[float, int, _Attempt[Any]]] = []
+        self._order = itertools.count()
+        self._wake_at: float | None = None  # the deadline the thread sleeps towards; None: idle
+        self._started = False
+
+    def arm(self, attempt: _Attempt[Any]) -> None:
+        with self._cond:
+            if len(self._heap) >= self._COMPACT_AT:
+                self._heap = [entry for entry in self._heap if not entry[2].done.is_set()]
+                heapq.heapify(self._heap)
+            heapq.heappush(self._heap, (attempt.deadline, next(self._order), attempt))
+            if not self._started:
+                threading.Thread(target=self._serve, name="ballast-db-watchdog", daemon=True).start()
+                self._started = True
+            elif self._wake_at is None or attempt.deadline < self._wake_at:
+                self._cond.notify()
+
+    def _serve(self) -> None:
+        with self._cond:
+            while True:
+                now = time.monotonic()
+                live = [entry for entry in self._heap if not entry[2].done.is_set()]
+                for deadline, _, attempt in live:
+                    if deadline <= now:
+                        attempt.abandon()
+                self._heap = [entry for entry in live if entry[0] > now]
+                heapq.heapify(self._heap)
+                self._wake_at = self._heap[0][0] if self._heap else None
+                self._cond.wait(None if self._wake_at is None else self._wake_at - now)
+
+
+_watchdog = _Watchdog()
+
+
 class _CurrentAttempt(threading.local):
     value: _Attempt[Any] | None = None
 
@@ -440,24 +534,43 @@ def _sever(conn: Connection[TupleRow]) -> None:
             sock.shutdown(socket.SHUT_RDWR)
 
 
-@contextmanager
-def _translated_errors(pool: Pool, timeout: float | None) -> Iterator[None]:
-    """Pool and connection failures become ``DatabaseUnavailable`` errors with credential-free messages."""
+class _translated_errors:  # named like the function it replaced: it reads as `with _translated_errors(...)`
+    """Pool and connection failures become ``DatabaseUnavailable`` errors with credential-free messages.
+
+    A class rather than ``@contextmanager``: it sits on every bounded query, and entering it costs nothing."""
+
+    __slots__ = ("_pool", "_timeout")
+
+    def __init__(self, pool: Pool, timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        if error is None:
+            return
+        translated = _translation_of(error, self._pool, self._timeout)
+        if translated is not None:
+            raise translated from error
+
+
+def _translation_of(error: BaseException, pool: Pool, timeout: float | None) -> DatabaseUnavailable | None:
     import psycopg
     from psycopg_pool import PoolClosed, PoolTimeout, TooManyRequests
 
-    try:
-        yield
-    except (PoolTimeout, TooManyRequests) as error:
+    if isinstance(error, (PoolTimeout, TooManyRequests)):
         stats = pool_stats(pool)
         waited = pool.timeout if timeout is None else timeout
         if stats.size >= stats.max_size and stats.idle == 0:
-            raise PoolExhausted(
+            return PoolExhausted(
                 f"no database connection free within {waited:.1f} s "
                 f"({stats.active} of {stats.max_size} in use, {stats.waiting} waiting)"
-            ) from error
-        raise DatabaseUnavailable(f"could not get a database connection within {waited:.1f} s") from error
-    except PoolClosed as error:
-        raise DatabaseUnavailable("the database pool is closed") from error
-    except psycopg.OperationalError as error:
-        raise DatabaseUnavailable(f"database connection failed ({type(error).__name__})") from error
+            )
+        return DatabaseUnavailable(f"could not get a database connection within {waited:.1f} s")
+    if isinstance(error, PoolClosed):
+        return DatabaseUnavailable("the database pool is closed")
+    if isinstance(error, psycopg.OperationalError):
+        return DatabaseUnavailable(f"database connection failed ({type(error).__name__})")
+    return None

@@ -21,6 +21,7 @@ READY_PATH = "/api/health/ready"
 HEALTH_PATH = "/api/health"
 
 Response = dict[str, Any]
+_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with options builds one per call
 
 
 def live() -> Response:
@@ -56,7 +57,7 @@ def json_response(status: int, body: Mapping[str, Any], headers: Mapping[str, st
     return {
         "statusCode": status,
         "headers": {**JSON_HEADERS, **(headers or {})},
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": _JSON.encode(body),
         "isBase64Encoded": False,
     }
 

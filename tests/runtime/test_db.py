@@ -17,7 +17,12 @@ from pydantic import SecretStr
 
 from localstage import LocalStage
 from runtime import db
-from tests.fixtures.services import BoundReport, reconnect_pgbouncer_servers, wait_until_pooler_serves
+from tests.fixtures.services import (
+    BoundReport,
+    reconnect_pgbouncer_servers,
+    settled_pool_stats,
+    wait_until_pooler_serves,
+)
 
 PREPARED_STATEMENT_ERRORS = (errors.DuplicatePreparedStatement, errors.InvalidSqlStatementName)
 CHECK_BOUND_SECONDS = 1.5
@@ -177,6 +182,26 @@ def test_a_waiter_is_served_when_a_connection_returns(process_pool: db.Pool) -> 
     assert results == [1]
 
 
+def test_a_warm_pool_runs_bounded_work_on_the_callers_thread(pool: db.Pool) -> None:
+    def thread_of(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+        select_one(conn)
+        return threading.get_ident()
+
+    assert db.run_bounded(thread_of, timeout=5, pool=pool) != threading.get_ident()  # cold: a worker
+    assert db.pool_stats(pool).idle >= 1
+    assert db.run_bounded(thread_of, timeout=5, pool=pool) == threading.get_ident()  # warm: no handoff
+
+
+def test_slow_work_on_the_warm_path_is_cut_at_the_deadline(pool: db.Pool) -> None:
+    warm(pool)
+    started = time.monotonic()
+    with pytest.raises(db.DatabaseTimeout):
+        db.run_bounded(lambda conn: conn.execute("SELECT pg_sleep(10)"), timeout=0.5, pool=pool)
+    assert time.monotonic() - started < 0.5 + TIMER_SLACK_SECONDS
+    assert settled_pool_stats(pool).active == 0  # the severed connection went back (and was discarded)
+    assert db.run_bounded(select_one, timeout=5, pool=pool) == 1
+
+
 # --- faults -----------------------------------------------------------------------------------------------
 
 
@@ -258,7 +283,7 @@ def test_postgres_down_answers_within_bound_then_recovers(
     # The severed connection was discarded, not handed out again; nothing is left checked out.
     stats = pool.get_stats()
     assert stats.get("returns_bad", 0) + stats.get("connections_lost", 0) >= 1
-    assert db.pool_stats(pool).active == 0
+    assert settled_pool_stats(pool).active == 0  # nothing stuck checked out
     assert db.run_bounded(select_one, timeout=CHECK_BOUND_SECONDS, pool=pool) == 1
 
 

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from localstage import LocalStage
 from runtime import db, health
 from runtime.health import HealthStatus
-from tests.fixtures.services import BoundReport
+from tests.fixtures.services import BoundReport, settled_pool_stats
 
 CHECK_BOUND_SECONDS = 1.0
 ANSWER_SLACK_SECONDS = 0.5  # thread start, socket shutdown and scheduling on a shared 2-core machine
@@ -185,4 +185,4 @@ def test_postgres_down_is_unhealthy_within_bound_then_recovers(
     report_bound(
         "recovery to healthy after Postgres restart, same process and pool", time.monotonic() - started
     )
-    assert db.pool_stats(pool).active == 0
+    assert settled_pool_stats(pool).active == 0  # nothing stuck checked out
