@@ -37,7 +37,7 @@ from runtime import constants
 NAMESPACE: Final = "ballast"
 PREVIEW_STACK: Final = re.compile(r"^pr-[0-9]+$")
 # Stack names become part of Neon branch, Sentry project, Lambda and secret names.
-STACK_NAME: Final = re.compile(r"[a-z][a-z0-9-]{0,39}")
+STACK_NAME: Final = re.compile(constants.STAGE_NAME_PATTERN)  # the function's BALLAST_STAGE is the stack name
 # The credentials: secret config only, never part of StageConfig (see read_credentials).
 NEON_API_KEY: Final = "neonApiKey"
 SENTRY_AUTH_TOKEN: Final = "sentryAuthToken"  # noqa: S105 - a config key, not a token

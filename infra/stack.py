@@ -146,6 +146,7 @@ def function_environment(
     environment: dict[str, pulumi.Input[str]] = {
         **read_environment(config),  # names cannot collide with Ballast's own (validated)
         constants.BALLAST_STAGE: config.stack,
+        constants.BALLAST_PROFILE: config.profile.value,  # strictness follows the profile, not the name
         constants.LOG_LEVEL: config.log_level,
         constants.DB_POOL_MIN_SIZE: str(DB_POOL_MIN_SIZE),
         constants.DB_POOL_MAX_SIZE: str(config.pool_max_size),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-# Stage
+# Stage: its name (the Pulumi stack) and its profile (what kind of stage: only production is strict)
 BALLAST_STAGE = "BALLAST_STAGE"
+BALLAST_PROFILE = "BALLAST_PROFILE"
 DEFAULT_STAGE = "development"
 PRODUCTION_STAGE = "production"
+PRODUCTION_PROFILE = "production"
+# A stage is named after its Pulumi stack: the infra program validates stack names with this same pattern.
+STAGE_NAME_PATTERN = r"[a-z][a-z0-9-]{0,39}"
 
 # Database (Neon: pooled URL through the PgBouncer pooler for functions, direct URL for migrations)
 DATABASE_URL = "DATABASE_URL"

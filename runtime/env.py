@@ -1,8 +1,10 @@
-"""``python -m runtime.env check [--env-file PATH] [--stage STAGE]``: validate an environment, print no value.
+"""``python -m runtime.env check [--env-file PATH] [--stage STAGE] [--profile PROFILE]``: validate an
+environment, print no value.
 
 Exit 0 when valid (warnings printed), 1 when invalid (one line per problem, naming the variable), 2 when the
 command itself is misused (e.g. the env file cannot be read). Variables from ``--env-file`` override the
-process environment; ``--stage`` overrides ``BALLAST_STAGE`` from either.
+process environment; ``--stage`` overrides ``BALLAST_STAGE`` from either (and brings the profile its name
+implies), ``--profile`` overrides ``BALLAST_PROFILE``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from runtime.settings import SettingsError, load_settings
+from runtime.settings import PROFILES, SettingsError, load_settings
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -24,7 +26,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key: value for key, value in dotenv_values(path).items() if value is not None}
 
 
-def check(env_file: Path | None, stage: str | None) -> int:
+def check(env_file: Path | None, stage: str | None, profile: str | None = None) -> int:
     env = dict(os.environ)
     if env_file is not None:
         if not env_file.is_file():
@@ -38,7 +40,7 @@ def check(env_file: Path | None, stage: str | None) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            settings = load_settings(env, stage=stage)
+            settings = load_settings(env, stage=stage, profile=profile)
         except SettingsError as error:
             print(f"invalid: stage {error.stage}, {len(error.problems)} problem(s)")
             for problem in error.problems:
@@ -46,7 +48,7 @@ def check(env_file: Path | None, stage: str | None) -> int:
             return 1
     for warning in caught:
         print(f"  warning: {warning.message}")
-    print(f"valid: stage {settings.stage}")
+    print(f"valid: stage {settings.stage} ({settings.profile} profile)")
     return 0
 
 
@@ -58,10 +60,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--env-file", type=Path, help="a dotenv file whose variables override the environment"
     )
     check_parser.add_argument(
-        "--stage", help="development, staging, production or pr-<n> (default: BALLAST_STAGE)"
+        "--stage", help="the stage (stack) name, e.g. production or pr-7 (default: BALLAST_STAGE)"
+    )
+    check_parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        help="default: BALLAST_PROFILE, else the one the stage's name implies",
     )
     args = parser.parse_args(argv)
-    return check(args.env_file, args.stage)
+    return check(args.env_file, args.stage, args.profile)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 """The runtime's environment, validated once: one schema for every variable a function reads.
 
-Only ``production`` is strict: every problem is collected and ``SettingsError`` lists them all, so the
-process refuses to start. Elsewhere a missing sensitive variable is a warning and the function runs; a value
+Only the ``production`` profile is strict: every problem is collected and ``SettingsError`` lists them all,
+so the process refuses to start. The profile is ``BALLAST_PROFILE`` (the Pulumi program sets it from the
+stack's profile, so a production stack may have any name), else read from the stage name: ``production`` →
+production, ``pr-<n>`` → preview, ``development`` → development, any other name → staging.
+Elsewhere a missing sensitive variable is a warning and the function runs; a value
 that is present but malformed is an error in every stage (it would fail later, less clearly).
 
 No message, warning or exception carries a value: pydantic's own errors (which echo ``input_value`` and URL
 passwords) are turned into ``Problem``s that name the variable, what is wrong and how to fix it.
 Precedence: an explicit ``env`` mapping replaces the process environment; an explicit ``stage`` beats
-``BALLAST_STAGE``.
+``BALLAST_STAGE`` and an explicit ``profile`` beats ``BALLAST_PROFILE``.
 """
 
 from __future__ import annotations
@@ -27,7 +30,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from runtime import constants
 from runtime.loopback import find_loopback
 
-STAGE_PATTERN = re.compile(r"development|staging|production|pr-[1-9][0-9]{0,6}")
+STAGE_NAME = re.compile(constants.STAGE_NAME_PATTERN)
+PREVIEW_STAGE = re.compile(r"pr-[0-9]+")
+Profile = Literal["development", "staging", "preview", "production"]
+PROFILES: tuple[Profile, ...] = ("development", "staging", "preview", "production")
 POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
 MIN_APP_SECRET_LENGTH = 32
 MAX_POOL_SIZE = 30
@@ -83,6 +89,7 @@ class Settings(BaseSettings):
     stage: str = Field(
         default=constants.DEFAULT_STAGE, validation_alias=AliasChoices(constants.BALLAST_STAGE)
     )
+    profile: Profile = Field(default="development", validation_alias=AliasChoices(constants.BALLAST_PROFILE))
     database_url: SecretStr | None = _env(constants.DATABASE_URL)
     database_url_unpooled: SecretStr | None = _env(constants.DATABASE_URL_UNPOOLED)
     app_secret: SecretStr | None = _env(constants.APP_SECRET)
@@ -126,8 +133,8 @@ class Settings(BaseSettings):
         """Fill what the environment leaves unset from the stage's defaults (data, not ifs)."""
         if not isinstance(data, dict):
             return data
-        stage = data.get(constants.BALLAST_STAGE, constants.DEFAULT_STAGE)
-        defaults = STAGE_DEFAULTS["production" if stage == constants.PRODUCTION_STAGE else "other"]
+        profile = data.get(constants.BALLAST_PROFILE)
+        defaults = STAGE_DEFAULTS["production" if profile == constants.PRODUCTION_PROFILE else "other"]
         return {
             constants.SENTRY_SAMPLE_RATE: defaults.sentry_sample_rate,
             constants.SENTRY_TRACES_SAMPLE_RATE: defaults.sentry_traces_sample_rate,
@@ -149,7 +156,16 @@ class Settings(BaseSettings):
 
     @property
     def is_production(self) -> bool:
-        return self.stage == constants.PRODUCTION_STAGE
+        return self.profile == constants.PRODUCTION_PROFILE
+
+
+def profile_of(stage: str) -> Profile:
+    """The profile a stage's name implies when ``BALLAST_PROFILE`` is not set."""
+    if stage == constants.PRODUCTION_STAGE:
+        return "production"
+    if stage == constants.DEFAULT_STAGE:
+        return "development"
+    return "preview" if PREVIEW_STAGE.fullmatch(stage) else "staging"
 
 
 # The Settings field behind each variable name, for turning pydantic's errors into Problems.
@@ -167,21 +183,33 @@ _SENSITIVE_REQUIRED = (constants.DATABASE_URL, constants.SENTRY_DSN, constants.A
 _URL_VARIABLES = (constants.DATABASE_URL, constants.DATABASE_URL_UNPOOLED, constants.SENTRY_DSN)
 
 
-def load_settings(env: Mapping[str, str] | None = None, *, stage: str | None = None) -> Settings:
-    """Validate ``env`` (default: the process environment) for ``stage`` (default: ``BALLAST_STAGE``)."""
+def load_settings(
+    env: Mapping[str, str] | None = None, *, stage: str | None = None, profile: str | None = None
+) -> Settings:
+    """Validate ``env`` (default: the process environment) for ``stage`` (default: ``BALLAST_STAGE``) and
+    ``profile`` (default: ``BALLAST_PROFILE`` unless ``stage`` is given, else implied by the stage's name)."""
     source = dict(os.environ if env is None else env)
     chosen_stage = stage or source.get(constants.BALLAST_STAGE) or constants.DEFAULT_STAGE
-    if not STAGE_PATTERN.fullmatch(chosen_stage):
-        raise SettingsError(
-            [
-                Problem(
-                    constants.BALLAST_STAGE,
-                    "is not a known stage",
-                    "use development, staging, production or pr-<number>",
-                )
-            ],
-            stage="unknown",
+    # An explicit stage brings its implied profile: `--stage production` must not inherit a lenient one.
+    chosen_profile = (
+        profile or (None if stage else source.get(constants.BALLAST_PROFILE)) or profile_of(chosen_stage)
+    )
+    naming: list[Problem] = []
+    if not STAGE_NAME.fullmatch(chosen_stage):
+        naming.append(
+            Problem(
+                constants.BALLAST_STAGE,
+                "is not a stage name",
+                "use the Pulumi stack's name: lowercase letters, digits and '-' (at most 40), e.g. staging",
+            )
         )
+    if chosen_profile not in PROFILES:
+        naming.append(
+            Problem(constants.BALLAST_PROFILE, "is not a profile", f"use one of {', '.join(PROFILES)}")
+        )
+    if naming:
+        raise SettingsError(naming, stage="unknown")
+    source[constants.BALLAST_PROFILE] = chosen_profile
     source[constants.BALLAST_STAGE] = chosen_stage
     raw = {name: source[name] for name in VARIABLES if name in source and source[name] != ""}
     type_problems: list[Problem] = []

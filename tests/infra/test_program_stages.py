@@ -136,6 +136,10 @@ def test_the_function_environment_is_what_the_runtime_settings_accept(run: Progr
     # The runtime's own validation (production is strict) accepts exactly this environment.
     settings = load_settings(variables)
     assert settings.stage == run.stack
+    # Strictness travels as the stack's profile, not as its name (a production stack may be called anything).
+    expected_profile = {"production": "production", "staging": "staging"}.get(run.stack, "preview")
+    assert (variables[constants.BALLAST_PROFILE], settings.profile) == (expected_profile, expected_profile)
+    assert settings.is_production is (run.stack == "production")
     assert settings.db_pool_max_size == 2
 
 

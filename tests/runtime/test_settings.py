@@ -97,7 +97,8 @@ def test_production_lists_every_problem_at_once_and_no_value() -> None:
         (constants.LOG_LEVEL, "chatty"),
         (constants.CORS_ORIGINS, "*"),
         (constants.CORS_ORIGINS, "https://localhost:3000"),
-        (constants.BALLAST_STAGE, "qa-env"),
+        (constants.BALLAST_STAGE, "QA env"),
+        (constants.BALLAST_PROFILE, "live"),
     ],
 )
 def test_one_broken_variable_is_named_and_its_value_is_not(variable: str, value: str) -> None:
@@ -138,6 +139,26 @@ def test_explicit_stage_beats_the_environment() -> None:
         warnings.simplefilter("ignore")
         settings = load_settings({constants.BALLAST_STAGE: "production"}, stage="pr-12")
     assert settings.stage == "pr-12"
+
+
+def test_a_production_stack_of_any_name_is_strict() -> None:
+    """The Pulumi program sets BALLAST_PROFILE from the stack's profile (`ballast:productionStacks`)."""
+    env = {**VALID_PRODUCTION, constants.BALLAST_STAGE: "prod-eu", constants.BALLAST_PROFILE: "production"}
+    assert load_settings(env).is_production
+    del env[constants.SENTRY_DSN]
+    with pytest.raises(SettingsError, match=constants.SENTRY_DSN):
+        load_settings(env)
+
+
+@pytest.mark.parametrize(
+    ("stage", "profile"),
+    [("production", "production"), ("pr-12", "preview"), ("development", "development"), ("qa", "staging")],
+)
+def test_without_a_profile_the_stage_name_implies_it(stage: str, profile: str) -> None:
+    env = {**VALID_PRODUCTION, constants.BALLAST_STAGE: stage}
+    settings = load_settings(env)
+    assert (settings.stage, settings.profile) == (stage, profile)
+    assert settings.is_production is (profile == "production")
 
 
 def test_repr_and_logs_hide_secrets(caplog: pytest.LogCaptureFixture) -> None:
