@@ -280,7 +280,7 @@ def run_bounded(
 ) -> T:
     """Run ``work`` with a pooled connection and return its result, or raise within ``timeout`` seconds.
 
-    Raises ``DatabaseTimeout`` at the deadline (the worker's connection is severed and discarded),
+    Raises ``DatabaseTimeout`` at the deadline (the connection in use is severed and discarded),
     ``PoolExhausted`` when no connection frees up in time, and ``DatabaseUnavailable`` when the database
     refuses connections — as soon as the pool fails a fresh connection attempt, not at the deadline, when
     ``fail_fast_on_connect_error``.
@@ -315,13 +315,13 @@ def _run_on_caller(attempt: _Attempt[T], timeout: float) -> tuple[bool, T | None
     previous, _current_attempt.value = _current_attempt.value, attempt  # the pool's check is severable too
     _watchdog.arm(attempt)
     try:
-        try:
-            conn = attempt.take(min(_WARM_TAKE_SECONDS, attempt.deadline - time.monotonic()))
-        except PoolTimeout:
-            if attempt.abandoned:
-                raise _deadline_error(attempt, attempt.pool, timeout) from None
-            return False, None
-        with _translated_errors(attempt.pool, None):
+        with _translated_errors(attempt.pool, None):  # a closed pool, a refused connection…
+            try:
+                conn = attempt.take(min(_WARM_TAKE_SECONDS, attempt.deadline - time.monotonic()))
+            except PoolTimeout:
+                if attempt.abandoned:
+                    raise _deadline_error(attempt, attempt.pool, timeout) from None
+                return False, None
             return True, attempt.use(conn)
     except Exception as error:
         if attempt.abandoned:

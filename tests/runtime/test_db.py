@@ -192,6 +192,14 @@ def test_a_warm_pool_runs_bounded_work_on_the_callers_thread(pool: db.Pool) -> N
     assert db.run_bounded(thread_of, timeout=5, pool=pool) == threading.get_ident()  # warm: no handoff
 
 
+def test_a_closed_pool_is_a_clear_database_unavailable(pooled_url: str) -> None:
+    pool = db.create_pool(db.PoolConfig(conninfo=pooled_url, max_size=1))
+    warm(pool)
+    pool.close()
+    with pytest.raises(db.DatabaseUnavailable, match="pool is closed"):
+        db.run_bounded(select_one, timeout=1, pool=pool)
+
+
 def test_slow_work_on_the_warm_path_is_cut_at_the_deadline(pool: db.Pool) -> None:
     warm(pool)
     started = time.monotonic()
