@@ -60,7 +60,9 @@ _CREDENTIAL_WORDS = (
     r"|authorization|cookie"
 )
 _KEY_VALUE = re.compile(
-    rf"(?i)(?<![\w.-])(\\?[\"']?)([\w.-]{{0,64}}(?:{_CREDENTIAL_WORDS})[\w.-]{{0,64}})\1(\s*[:=]\s*)"
+    # An ARN's service and resource type (`arn:aws:secretsmanager:…:123456789012:secret:name`) are names.
+    r"(?i)(?<!arn:aws:)(?<!arn:aws-cn:)(?<!arn:aws-us-gov:)(?<!:\d{12}:)"
+    rf"(?<![\w.-])(\\?[\"']?)([\w.-]{{0,64}}(?:{_CREDENTIAL_WORDS})[\w.-]{{0,64}})\1(\s*[:=]\s*)"
     r"(\"(?:[^\"\\]|\\.){0,4096}\"|'(?:[^'\\]|\\.){0,4096}'|\\\"(?:[^\"\\]|\\[^\"]){0,4096}\\\""
     r"|[^\s,;&\"'<>{}()\[\]\\]+)"
 )

@@ -359,3 +359,15 @@ def test_log_scrubbing_wraps_any_formatter(log_stream: tuple[logging.Logger, io.
     log.warning("user %s sent %s", EMAIL, json.dumps({"password": "hunter2"}))
     line = json.loads(stream.getvalue())
     assert line == {"level": "WARNING", "message": f'user {FILTERED} sent {{"password": "{FILTERED}"}}'}
+
+
+def test_an_arn_is_a_name_not_a_secret_but_a_known_secret_inside_it_is_withheld() -> None:
+    arn = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:ballast-production-AbCdEf"
+    line = f'{{"target": "{arn}", "password": "hunter2-hunter2"}} and {arn}, token=abc123def'
+    scrubbed = scrub_text(line)
+    assert scrubbed.count(arn) == 2
+    assert "hunter2" not in scrubbed
+    assert "abc123def" not in scrubbed
+    assert "pw-9x" not in scrub_text("arn:aws:s3:::bucket,password=pw-9x")
+    scrub.register_secret("ballast-production-AbCdEf")  # the autouse fixture forgets it
+    assert "AbCdEf" not in scrub_text(arn)
