@@ -24,7 +24,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, ClassVar, Self
 
 POSTGRES_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 PGBOUNCER_BIN = Path("/usr/sbin/pgbouncer")
@@ -315,67 +315,37 @@ class _ManagedProcess:
                 self._log = None
 
 
-@dataclass(eq=False)
-class PostgresServer:
-    """A throwaway PostgreSQL cluster on 127.0.0.1. ``stop()`` keeps the data; ``close()`` removes it all."""
+class _LocalServer:
+    """What both throwaway servers do alike: take a free port (retried when another process wins it), stop,
+    delete their private work directory on ``close()``, and serve as context managers."""
 
-    workdir: Path | None = None
-    port: int = 0  # 0: a free port is chosen at the first start and kept for restarts
-    user: str = DEFAULT_USER
-    database: str = DEFAULT_DATABASE
-    password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
-    bin_dir: Path = POSTGRES_BIN_DIR
-    max_connections: int = 100
-    ready_timeout: float = READY_TIMEOUT_SECONDS
-    _owns_workdir: bool = field(default=False, init=False)
-    _process: _ManagedProcess | None = field(default=None, init=False)
-    _initialised: bool = field(default=False, init=False)
-
-    @property
-    def data_dir(self) -> Path:
-        return self._workdir() / "data"
+    _WORKDIR_KIND: ClassVar[str]
+    # Hand a new work directory to the service user at once (PostgreSQL's initdb writes its password file
+    # into it first, then hands it over itself).
+    _HAND_OVER_NEW_WORKDIR: ClassVar[bool]
+    port: int
+    workdir: Path | None
+    _owns_workdir: bool
+    _process: _ManagedProcess | None
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.running
 
-    def url(self, *, database: str | None = None) -> str:
-        """The direct (unpooled) connection URL, password included: treat it as a secret."""
-        return _postgres_url(self.user, self.password, self.port, database or self.database)
-
-    def start(self) -> Self:
-        """Create the cluster on first use, start it and wait until it accepts logins (bounded)."""
-        if self.running:
-            return self
-        if not self._initialised:
-            self._initdb()
-        choose_port = self.port == 0
-        for _attempt in range(_PORT_ATTEMPTS if choose_port else 1):
-            if choose_port:
-                self.port = find_free_port()
-            try:
-                self._start_once()
-                break
-            except ServiceError:
-                if not choose_port or _attempt == _PORT_ATTEMPTS - 1:
-                    raise
-        self._ensure_database()
-        return self
-
     def stop(self) -> None:
-        """Fast shutdown (clients are disconnected); then nothing of this server runs. Data is kept."""
+        """Stop the server; then nothing of it runs (see the class for what clients see)."""
         if self._process is not None:
             self._process.stop()
             self._process = None
 
     def close(self) -> None:
-        """Stop and delete the cluster."""
+        """Stop and delete the work directory (when this object made it)."""
         self.stop()
         if self._owns_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
             self._owns_workdir = False
-            self._initialised = False
+            self._workdir_deleted()
 
     def __enter__(self) -> Self:
         try:
@@ -389,14 +359,79 @@ class PostgresServer:
     ) -> None:
         self.close()
 
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def _start_once(self) -> None:
+        raise NotImplementedError
+
+    def _workdir_deleted(self) -> None:
+        """What else goes with the work directory (nothing by default)."""
+
+    def _start_on_a_port(self) -> None:
+        """``_start_once`` on ``port``, or on a free one (up to ``_PORT_ATTEMPTS`` tries) when it is 0."""
+        choose_port = self.port == 0
+        for attempt in range(_PORT_ATTEMPTS if choose_port else 1):
+            if choose_port:
+                self.port = find_free_port()
+            try:
+                self._start_once()
+                return
+            except ServiceError:
+                if not choose_port or attempt == _PORT_ATTEMPTS - 1:
+                    raise
+
     def _workdir(self) -> Path:
         if self.workdir is None:
-            self.workdir = make_workdir("pg")
+            self.workdir = make_workdir(self._WORKDIR_KIND)
             self._owns_workdir = True
+            if self._HAND_OVER_NEW_WORKDIR:
+                _give_to_service_user(self.workdir)
         elif not self.workdir.is_dir():
             self.workdir.mkdir(mode=0o700, parents=True)
             _give_to_service_user(self.workdir)
         return self.workdir
+
+
+@dataclass(eq=False)
+class PostgresServer(_LocalServer):
+    """A throwaway PostgreSQL cluster on 127.0.0.1. ``stop()`` is a fast shutdown (clients are disconnected)
+    that keeps the data; ``close()`` removes it all."""
+
+    workdir: Path | None = None
+    port: int = 0  # 0: a free port is chosen at the first start and kept for restarts
+    user: str = DEFAULT_USER
+    database: str = DEFAULT_DATABASE
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(24), repr=False)
+    bin_dir: Path = POSTGRES_BIN_DIR
+    max_connections: int = 100
+    ready_timeout: float = READY_TIMEOUT_SECONDS
+    _owns_workdir: bool = field(default=False, init=False)
+    _process: _ManagedProcess | None = field(default=None, init=False)
+    _initialised: bool = field(default=False, init=False)
+    _WORKDIR_KIND: ClassVar[str] = "pg"
+    _HAND_OVER_NEW_WORKDIR: ClassVar[bool] = False
+
+    @property
+    def data_dir(self) -> Path:
+        return self._workdir() / "data"
+
+    def url(self, *, database: str | None = None) -> str:
+        """The direct (unpooled) connection URL, password included: treat it as a secret."""
+        return _postgres_url(self.user, self.password, self.port, database or self.database)
+
+    def start(self) -> Self:
+        """Create the cluster on first use, start it and wait until it accepts logins (bounded)."""
+        if self.running:
+            return self
+        if not self._initialised:
+            self._initdb()
+        self._start_on_a_port()
+        self._ensure_database()
+        return self
+
+    def _workdir_deleted(self) -> None:
+        self._initialised = False  # the cluster went with it
 
     def _initdb(self) -> None:
         workdir = self._workdir()
@@ -497,8 +532,9 @@ class PostgresServer:
 
 
 @dataclass(eq=False)
-class PgBouncerServer:
-    """PgBouncer in transaction pooling mode in front of a ``PostgresServer``, on 127.0.0.1."""
+class PgBouncerServer(_LocalServer):
+    """PgBouncer in transaction pooling mode in front of a ``PostgresServer``, on 127.0.0.1. ``stop()`` is
+    immediate (SIGTERM, then SIGKILL): in-flight clients get an error."""
 
     postgres: PostgresServer
     workdir: Path | None = None
@@ -514,10 +550,8 @@ class PgBouncerServer:
     ready_timeout: float = READY_TIMEOUT_SECONDS
     _owns_workdir: bool = field(default=False, init=False)
     _process: _ManagedProcess | None = field(default=None, init=False)
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
+    _WORKDIR_KIND: ClassVar[str] = "pgbouncer"
+    _HAND_OVER_NEW_WORKDIR: ClassVar[bool] = True
 
     def url(self, *, database: str | None = None) -> str:
         """The pooled connection URL, password included: treat it as a secret."""
@@ -529,59 +563,14 @@ class PgBouncerServer:
         return self.url(database="pgbouncer")
 
     def start(self) -> Self:
-        if self.running:
-            return self
-        choose_port = self.port == 0
-        for _attempt in range(_PORT_ATTEMPTS if choose_port else 1):
-            if choose_port:
-                self.port = find_free_port()
-            try:
-                self._start_once()
-                return self
-            except ServiceError:
-                if not choose_port or _attempt == _PORT_ATTEMPTS - 1:
-                    raise
+        if not self.running:
+            self._start_on_a_port()
         return self
-
-    def stop(self) -> None:
-        """Immediate shutdown (SIGTERM, then SIGKILL): in-flight clients get an error; nothing is left."""
-        if self._process is not None:
-            self._process.stop()
-            self._process = None
 
     def restart(self) -> Self:
         """Stop and start again on the same port (clients see their connections dropped)."""
         self.stop()
         return self.start()
-
-    def close(self) -> None:
-        self.stop()
-        if self._owns_workdir and self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
-            self._owns_workdir = False
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def _workdir(self) -> Path:
-        if self.workdir is None:
-            self.workdir = make_workdir("pgbouncer")
-            self._owns_workdir = True
-            _give_to_service_user(self.workdir)
-        elif not self.workdir.is_dir():
-            self.workdir.mkdir(mode=0o700, parents=True)
-            _give_to_service_user(self.workdir)
-        return self.workdir
 
     def _write_config(self) -> Path:
         workdir = self._workdir()
