@@ -27,8 +27,8 @@ from infra.providers.neon import (
 from infra.providers.neon_client import NeonProvisioningError
 from infra.providers.props import UNKNOWN
 from runtime.constants import NEON_API_KEY
-from tests.fixtures.fake_api import Fault, Reply
-from tests.fixtures.fake_neon import FAST_POLL, FAST_RETRY, TEST_API_KEY, FakeNeon
+from tests.fixtures.fake_api import FAST_RETRY, Fault, Reply
+from tests.fixtures.fake_neon import FAST_POLL, TEST_API_KEY, FakeNeon
 from tests.fixtures.openapi import REPO, Operation
 
 

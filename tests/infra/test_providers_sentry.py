@@ -10,20 +10,11 @@ from typing import Any
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from infra.providers.http import ApiError, MissingCredential, RetryPolicy
+from infra.providers.http import ApiError, MissingCredential
 from infra.providers.sentry import SentryClientKeyProvider, SentryProjectProvider, SentryProvisioningError
 from runtime.constants import SENTRY_AUTH_TOKEN
-from tests.fixtures.fake_api import Fault
+from tests.fixtures.fake_api import FAST_RETRY, Fault
 from tests.fixtures.fake_sentry import TEST_AUTH_TOKEN, FakeSentry
-
-RETRY = RetryPolicy(
-    max_attempts=6,
-    base_delay_seconds=0.01,
-    max_delay_seconds=0.1,
-    deadline_seconds=10.0,
-    connect_timeout_seconds=2.0,
-    read_timeout_seconds=2.0,
-)
 
 
 def project_inputs(sentry: FakeSentry, **overrides: Any) -> dict[str, Any]:
@@ -51,11 +42,11 @@ def key_inputs(sentry: FakeSentry, **overrides: Any) -> dict[str, Any]:
 
 
 def make_project(sentry: FakeSentry, **overrides: Any) -> dict[str, Any]:
-    return SentryProjectProvider(RETRY).create(project_inputs(sentry, **overrides)).outs or {}
+    return SentryProjectProvider(FAST_RETRY).create(project_inputs(sentry, **overrides)).outs or {}
 
 
 def make_key(sentry: FakeSentry, **overrides: Any) -> tuple[str, dict[str, Any]]:
-    provider = SentryClientKeyProvider(RETRY)
+    provider = SentryClientKeyProvider(FAST_RETRY)
     checked = provider.check({}, key_inputs(sentry, **overrides))
     assert checked.failures == [], [f.reason for f in checked.failures]
     created = provider.create(checked.inputs)
@@ -63,7 +54,7 @@ def make_key(sentry: FakeSentry, **overrides: Any) -> tuple[str, dict[str, Any]]
 
 
 def test_project_round_trip(fake_sentry: FakeSentry) -> None:
-    provider = SentryProjectProvider(RETRY)
+    provider = SentryProjectProvider(FAST_RETRY)
     inputs = project_inputs(fake_sentry)
     assert provider.check({}, inputs).failures == []
     created = provider.create(inputs)
@@ -109,7 +100,7 @@ def test_existing_project_slug_is_refused_before_posting(fake_sentry: FakeSentry
 
 def test_client_key_round_trip_with_rate_limit_and_dsn(fake_sentry: FakeSentry) -> None:
     make_project(fake_sentry)
-    provider = SentryClientKeyProvider(RETRY)
+    provider = SentryClientKeyProvider(FAST_RETRY)
     key_id, outs = make_key(fake_sentry)
     project = fake_sentry.projects["ballast-staging"]
     key = project.keys[key_id]
@@ -152,9 +143,9 @@ def test_check_names_the_property_sentry_would_refuse(
     fake_sentry: FakeSentry, provider: str, inputs: dict[str, Any], prop: str, fragment: str
 ) -> None:
     if provider == "project":
-        result = SentryProjectProvider(RETRY).check({}, project_inputs(fake_sentry, **inputs))
+        result = SentryProjectProvider(FAST_RETRY).check({}, project_inputs(fake_sentry, **inputs))
     else:
-        result = SentryClientKeyProvider(RETRY).check({}, key_inputs(fake_sentry, **inputs))
+        result = SentryClientKeyProvider(FAST_RETRY).check({}, key_inputs(fake_sentry, **inputs))
     assert prop in [f.property for f in result.failures]
     assert any(fragment in f.reason for f in result.failures), [f.reason for f in result.failures]
     assert fake_sentry.requests == []
@@ -205,7 +196,7 @@ def test_token_never_in_outputs_serialized_provider_or_errors(
     outs = make_project(fake_sentry)
     _, key_outs = make_key(fake_sentry)
     assert TEST_AUTH_TOKEN not in json.dumps([outs, key_outs])
-    for provider in (SentryProjectProvider(RETRY), SentryClientKeyProvider()):
+    for provider in (SentryProjectProvider(FAST_RETRY), SentryClientKeyProvider()):
         pickled = base64.b64decode(serialize_provider(provider))
         assert TEST_AUTH_TOKEN.encode() not in pickled
         assert b"infra.providers.sentry" in pickled
@@ -224,7 +215,7 @@ def test_token_never_in_outputs_serialized_provider_or_errors(
     assert (
         explicit["auth_token"] == TEST_AUTH_TOKEN
     )  # an explicit secret input is kept (encrypted) for delete
-    SentryProjectProvider(RETRY).delete("ballast-org/ballast-pr-3", explicit)
+    SentryProjectProvider(FAST_RETRY).delete("ballast-org/ballast-pr-3", explicit)
     assert "ballast-pr-3" not in fake_sentry.projects
 
 
