@@ -35,7 +35,7 @@ from infra.providers.sentry import SENTRY_API_BASE_URL
 from runtime import constants
 
 NAMESPACE: Final = "ballast"
-PREVIEW_STACK: Final = re.compile(r"^pr-[0-9]+$")
+PREVIEW_STACK: Final = re.compile(rf"^{constants.PREVIEW_STAGE_PATTERN}$")
 # Stack names become part of Neon branch, Sentry project, Lambda and secret names.
 STACK_NAME: Final = re.compile(constants.STAGE_NAME_PATTERN)  # the function's BALLAST_STAGE is the stack name
 # The credentials: secret config only, never part of StageConfig (see read_credentials).

@@ -10,6 +10,7 @@ PRODUCTION_STAGE = "production"
 PRODUCTION_PROFILE = "production"
 # A stage is named after its Pulumi stack: the infra program validates stack names with this same pattern.
 STAGE_NAME_PATTERN = r"[a-z][a-z0-9-]{0,39}"
+PREVIEW_STAGE_PATTERN = r"pr-[0-9]+"  # a pull request's short-lived stack
 
 # Database (Neon: pooled URL through the PgBouncer pooler for functions, direct URL for migrations)
 DATABASE_URL = "DATABASE_URL"

@@ -31,7 +31,7 @@ from runtime import constants
 from runtime.loopback import find_loopback
 
 STAGE_NAME = re.compile(constants.STAGE_NAME_PATTERN)
-PREVIEW_STAGE = re.compile(r"pr-[0-9]+")
+PREVIEW_STAGE = re.compile(constants.PREVIEW_STAGE_PATTERN)
 Profile = Literal["development", "staging", "preview", "production"]
 PROFILES: tuple[Profile, ...] = ("development", "staging", "preview", "production")
 POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})

@@ -21,8 +21,10 @@ from typing import Any, Final
 
 import yaml
 
+from runtime.constants import PREVIEW_STAGE_PATTERN
+
 PROJECT_FILE: Final = "Pulumi.yaml"
-PREVIEW_STACK: Final = re.compile(r"^pr-[0-9]+$")
+PREVIEW_STACK: Final = re.compile(rf"^{PREVIEW_STAGE_PATTERN}$")
 SECURE_KEY: Final = "secure"
 SCHEMA_KEYS: Final = frozenset({"type", "default", "description", "secret", "items", "value"})
 

@@ -28,7 +28,7 @@ from pulumi_policy import (
 )
 
 from infra.policy.walk import UNKNOWN, has_key, iter_strings, lookup
-from runtime.constants import DATABASE_URL, DB_POOL_MAX_SIZE, SENTRY_DSN
+from runtime.constants import DATABASE_URL, DB_POOL_MAX_SIZE, PREVIEW_STAGE_PATTERN, SENTRY_DSN
 from runtime.loopback import find_loopback
 
 # Resource types the rules key on (dynamic types: ``pulumi-python:dynamic/<module>:<name>``).
@@ -51,7 +51,7 @@ NEON_DATA_TYPES: Final = (NEON_PROJECT_TYPE, NEON_BRANCH_TYPE, NEON_ROLE_TYPE, N
 PRODUCTION_STACKS: Final = "productionStacks"
 DEFAULT_PRODUCTION_STACKS: Final = ("production",)
 PREVIEW_STACK_PATTERN: Final = "previewStackPattern"
-DEFAULT_PREVIEW_STACK_PATTERN: Final = r"^pr-[0-9]+$"
+DEFAULT_PREVIEW_STACK_PATTERN: Final = rf"^{PREVIEW_STAGE_PATTERN}$"
 ALLOWED_RUNTIMES: Final = "allowedRuntimes"
 DEFAULT_ALLOWED_RUNTIMES: Final = ("python3.11", "python3.12", "python3.13", "python3.14")
 MAX_CLIENT_CONNECTIONS: Final = "maxClientConnections"
