@@ -8,7 +8,8 @@ describe it completely.
 
 Every problem is reported at once, each naming its key (``ballast:…``) and how to fix it, and never a
 value: the credentials (``ballast:neonApiKey``, ``ballast:sentryAuthToken``) are only ever checked for
-being secret config, and are read by :func:`read_credentials` as secret Outputs, never into this model.
+being secret config, never read into this model: the engine hands them to the dynamic providers'
+``configure()`` (``infra.providers.credentials``), so no resource input or output holds them.
 """
 
 from __future__ import annotations
@@ -29,19 +30,20 @@ from pydantic.alias_generators import to_camel
 from infra import concurrency
 from infra.database import DatabaseArgs
 from infra.monitoring import MonitoringArgs
+from infra.providers import credentials
 from infra.providers.neon import MAX_EXPIRY, preview_expiry
 from infra.providers.neon_client import NEON_API_BASE_URL
 from infra.providers.sentry import SENTRY_API_BASE_URL
 from runtime import constants
 
-NAMESPACE: Final = "ballast"
+NAMESPACE: Final = credentials.CONFIG_NAMESPACE
 PREVIEW_STACK: Final = re.compile(rf"^{constants.PREVIEW_STAGE_PATTERN}$")
 # Stack names become part of Neon branch, Sentry project, Lambda and secret names.
 STACK_NAME: Final = re.compile(constants.STAGE_NAME_PATTERN)  # the function's BALLAST_STAGE is the stack name
-# The credentials: secret config only, never part of StageConfig (see read_credentials).
-NEON_API_KEY: Final = "neonApiKey"
-SENTRY_AUTH_TOKEN: Final = "sentryAuthToken"  # noqa: S105 - a config key, not a token
-CREDENTIAL_KEYS: Final = (NEON_API_KEY, SENTRY_AUTH_TOKEN)
+# The credentials: secret config only, never part of StageConfig (read by the providers' configure()).
+NEON_API_KEY: Final = credentials.NEON_API_KEY.name
+SENTRY_AUTH_TOKEN: Final = credentials.SENTRY_AUTH_TOKEN.name
+CREDENTIAL_KEYS: Final = tuple(c.name for c in credentials.CREDENTIALS)
 PRODUCTION_STACKS_KEY: Final = "productionStacks"
 
 # CloudWatch Logs accepts only these retention periods (days).
@@ -559,14 +561,6 @@ def _cross_field_problems(config: StageConfig, *, explicit: frozenset[str]) -> l
 # Reading from Pulumi ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Credentials:
-    """The control-plane credentials from secret config; None means "read the environment at call time"."""
-
-    neon_api_key: pulumi.Output[str] | None
-    sentry_auth_token: pulumi.Output[str] | None
-
-
 def raw_stack_config(namespace: str = NAMESPACE) -> tuple[dict[str, Any], frozenset[str]]:
     """Every ``<namespace>:*`` value the engine handed the program, and which of them are secret."""
     from pulumi.runtime import config as runtime_config
@@ -582,11 +576,6 @@ def read_stage_config(stack: str | None = None) -> StageConfig:
     """The current stack's :class:`StageConfig` (raises :class:`ConfigError`)."""
     raw, secret_keys = raw_stack_config()
     return load_stage_config(stack or pulumi.get_stack(), raw, secret_keys=secret_keys)
-
-
-def read_credentials() -> Credentials:
-    config = pulumi.Config(NAMESPACE)
-    return Credentials(config.get_secret(NEON_API_KEY), config.get_secret(SENTRY_AUTH_TOKEN))
 
 
 def read_environment(config: StageConfig) -> Mapping[str, pulumi.Input[str]]:

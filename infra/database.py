@@ -46,7 +46,6 @@ class DatabaseArgs:
     - ``autoscaling_min_cu``/``autoscaling_max_cu`` (≥ 0.25) and ``suspend_timeout_seconds`` (-1 never,
       0 Neon's default, else 60 to 604800): the read-write endpoint's compute.
     - ``protect``: Pulumi ``protect=True`` and ``retain_on_delete=True`` on the branch, role and database.
-    - ``api_key``: secret config (``pulumi config set --secret``); None reads ``NEON_API_KEY`` at call time.
     """
 
     project_id: pulumi.Input[str]
@@ -62,7 +61,6 @@ class DatabaseArgs:
     role_name: str = "ballast_app"
     database_name: str = "ballast"
     protect: bool = False
-    api_key: pulumi.Input[str] | None = None
     api_base_url: str = NEON_API_BASE_URL
 
     @property
@@ -129,7 +127,6 @@ class Database(pulumi.ComponentResource):
                 autoscaling_max_cu=args.autoscaling_max_cu,
                 suspend_timeout_seconds=args.suspend_timeout_seconds,
                 api_base_url=args.api_base_url,
-                api_key=args.api_key,
             ),
             kept,
         )
@@ -140,7 +137,6 @@ class Database(pulumi.ComponentResource):
                 branch_id=self.branch.branch_id,
                 role_name=args.role_name,
                 api_base_url=args.api_base_url,
-                api_key=args.api_key,
             ),
             kept,
         )
@@ -152,7 +148,6 @@ class Database(pulumi.ComponentResource):
                 database_name=args.database_name,
                 owner_name=self.role.role_name,
                 api_base_url=args.api_base_url,
-                api_key=args.api_key,
             ),
             kept,
         )
@@ -166,7 +161,6 @@ class Database(pulumi.ComponentResource):
                 role_name=self.role.role_name,
                 password_revision=self.role.password_revision,
                 api_base_url=args.api_base_url,
-                api_key=args.api_key,
             ),
             pulumi.ResourceOptions(parent=self),
         )

@@ -36,7 +36,6 @@ class MonitoringArgs:
     - ``organization``/``team``: slugs of the Sentry organization and the team that owns the project.
     - ``rate_limit_count`` events per ``rate_limit_window_seconds`` (1 to 86400) through the stage's key.
     - ``protect``: Pulumi ``protect=True`` and ``retain_on_delete=True`` on the project and key.
-    - ``auth_token``: secret config; None reads ``SENTRY_AUTH_TOKEN`` at call time.
     - ``api_base_url``: ``https://sentry.io`` (or a region such as ``https://de.sentry.io``, or self-hosted).
     """
 
@@ -49,7 +48,6 @@ class MonitoringArgs:
     project_name: str | None = None  # default: "Ballast <stage>"
     platform: str = "python-awslambda"
     protect: bool = False
-    auth_token: pulumi.Input[str] | None = None
     api_base_url: str = SENTRY_API_BASE_URL
 
     @property
@@ -97,7 +95,6 @@ class Monitoring(pulumi.ComponentResource):
                 project_name=args.resolved_name,
                 platform=args.platform,
                 api_base_url=args.api_base_url,
-                auth_token=args.auth_token,
             ),
             kept,
         )
@@ -110,7 +107,6 @@ class Monitoring(pulumi.ComponentResource):
                 rate_limit_count=args.rate_limit_count,
                 rate_limit_window_seconds=args.rate_limit_window_seconds,
                 api_base_url=args.api_base_url,
-                auth_token=args.auth_token,
             ),
             kept,
         )

@@ -24,10 +24,10 @@ import pulumi_neon.resource
 from infra import build
 from infra.build import BuildError, BuildSpec, LambdaArtifact, LayerBuilder
 from infra.config import (
+    NAMESPACE,
+    NEON_API_KEY,
     ConfigError,
-    Credentials,
     StageConfig,
-    read_credentials,
     read_environment,
     read_stage_config,
 )
@@ -66,19 +66,16 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
     ``ConfigError`` before declaring anything.
     """
     config = read_stage_config(pulumi.get_stack())
-    credentials = read_credentials()
     prefix = f"ballast-{config.stack}"
     references = _StackReferences()
 
-    project_id = _neon_project_id(config, credentials, references, prefix)
+    project_id = _neon_project_id(config, references, prefix)
     parent_branch_id = _parent_branch_id(config, references)
     database = Database(
         f"{prefix}-db",
-        config.database_args(project_id, parent_branch_id=parent_branch_id, api_key=credentials.neon_api_key),
+        config.database_args(project_id, parent_branch_id=parent_branch_id),
     )
-    monitoring = Monitoring(
-        f"{prefix}-sentry", config.monitoring_args(auth_token=credentials.sentry_auth_token)
-    )
+    monitoring = Monitoring(f"{prefix}-sentry", config.monitoring_args())
     secrets = StageSecrets(
         f"{prefix}-secrets",
         StageSecretsArgs(
@@ -180,18 +177,13 @@ class _StackReferences:
         return self._made[qualified].require_output(name)
 
 
-def _neon_project_id(
-    config: StageConfig, credentials: Credentials, references: _StackReferences, prefix: str
-) -> pulumi.Input[str]:
+def _neon_project_id(config: StageConfig, references: _StackReferences, prefix: str) -> pulumi.Input[str]:
     if config.neon_project_id:
         return config.neon_project_id
     if config.neon_project_stack:
         return references.output(config.neon_project_stack, PROJECT_ID_OUTPUT)
-    provider = (
-        pulumi_neon.Provider(f"{prefix}-neon", api_key=credentials.neon_api_key)
-        if credentials.neon_api_key is not None
-        else None
-    )
+    neon_api_key = pulumi.Config(NAMESPACE).get_secret(NEON_API_KEY)  # the bridged provider's own input
+    provider = None if neon_api_key is None else pulumi_neon.Provider(f"{prefix}-neon", api_key=neon_api_key)
     project = pulumi_neon.resource.Project(
         f"{prefix}-neon-project",
         name=config.neon_project_name,

@@ -22,7 +22,6 @@ of an ambiguous create: look the resource up, adopt it if it was made, else try 
 from __future__ import annotations
 
 import email.utils
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -125,23 +124,6 @@ class NotFound(ApiError):
 
 class TransportError(ApiError):
     """No HTTP response: connection refused or dropped, or a timeout."""
-
-
-class MissingCredential(Exception):
-    """A control-plane credential is absent; the message says where to put it (never a value)."""
-
-
-def resolve_credential(explicit: str | None, env_var: str, *, what: str, config_hint: str) -> str:
-    """The explicit (secret-config) value if given, else ``env_var`` read now, at call time."""
-    if explicit is not None and explicit.strip():
-        return explicit.strip()
-    value = os.environ.get(env_var, "").strip()
-    if not value:
-        raise MissingCredential(
-            f"{what} is missing: export {env_var} in the environment that runs `pulumi`, "
-            f"or set it as secret config ({config_hint})"
-        )
-    return value
 
 
 class Redactor:

@@ -4,13 +4,10 @@ pooled/direct connection URIs — over Neon API v2 (see ``neon_client`` for wher
 Resource types (``pulumi-python:dynamic/neon:<Name>``): ``Branch``, ``Role``, ``Database``, ``Connection``.
 
 The API key and Pulumi state
-    Dynamic providers are pickled into the state (the ``__provider`` input) together with everything they
-    reference. The providers here hold only retry/poll policies; the key is never an attribute, a default or
-    a closure. It is resolved on every call: the resource's ``api_key`` input when given (pass secret config,
-    e.g. ``config.require_secret("neonApiKey")``; the resource wraps it in ``Output.secret`` and lists it in
-    ``additional_secret_outputs``, so state holds it encrypted only), otherwise the ``NEON_API_KEY``
-    environment variable read at call time (nothing in state at all — the recommended choice for CI). The
-    same applies to ``pulumi destroy``: the key must be in the environment (or state, encrypted) then too.
+    Dynamic providers are pickled into the state (the ``__provider`` input) by reference (class path plus
+    their retry/poll policies), so the classes keep their import paths. The key is never an input, an
+    output or a pickled attribute: the engine hands the stack's config to ``configure()``
+    (``ballast:neonApiKey``), else ``NEON_API_KEY`` is read at call time (``infra.providers.credentials``).
 
 Operations
     Every mutation's operations are polled until ``finished`` (bounded, ``PollPolicy``); 423/429/5xx are
@@ -36,7 +33,8 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi.dynamic as dyn
 
-from infra.providers.http import NotFound, RetryPolicy, recover_create, resolve_credential
+from infra.providers.credentials import NEON_API_KEY, CredentialedProvider
+from infra.providers.http import NotFound, RetryPolicy, recover_create
 from infra.providers.neon_client import (
     NEON_API_BASE_URL,
     NeonClient,
@@ -46,21 +44,19 @@ from infra.providers.neon_client import (
     neon_client,
 )
 from infra.providers.props import (
-    UNKNOWN,
-    credential_props,
     diff_keys,
+    is_unknown,
+    keep_unknowns,
     optional_text,
+    read_inputs,
     required_failures,
-    secret_input,
+    stored,
     with_secret_outputs,
 )
-from runtime.constants import NEON_API_KEY
 
 MIN_COMPUTE_UNITS = 0.25
 MAX_EXPIRY = timedelta(days=30)
 SUSPEND_TIMEOUT_RANGE = (60, 604800)  # plus 0 (Neon's default) and -1 (never suspend)
-API_KEY = "api_key"
-CONFIG_HINT = "pass api_key from `pulumi config set --secret`"
 _RFC3339 = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -116,7 +112,7 @@ def branch_settings_problems(
         )
     if not adopt_default_branch and not branch_name:
         problems.append(("branch_name", "a branch name is required unless the default branch is adopted"))
-    if branch_name and branch_name != UNKNOWN and len(branch_name) > 256:
+    if branch_name and not is_unknown(branch_name) and len(branch_name) > 256:
         problems.append(("branch_name", "a Neon branch name has at most 256 characters"))
     if autoscaling_min_cu < MIN_COMPUTE_UNITS:
         problems.append(("autoscaling_min_cu", f"must be at least {MIN_COMPUTE_UNITS} CU"))
@@ -127,7 +123,7 @@ def branch_settings_problems(
         problems.append(
             ("suspend_timeout_seconds", f"must be -1 (never), 0 (Neon's default) or {low} to {high}")
         )
-    if expires_at is not None and expires_at != UNKNOWN:
+    if expires_at is not None and not is_unknown(expires_at):
         problems.extend(
             ("expires_at", p) for p in _expiry_problems(expires_at, protected, adopt_default_branch, now)
         )
@@ -158,15 +154,16 @@ def _expiry_problems(
 
 
 def _text(props: Mapping[str, Any], key: str) -> str:
-    value = props.get(key)
-    if not isinstance(value, str) or not value:
+    """A required string; an unknown one (preview) is the ``UNKNOWN`` sentinel, judged once known."""
+    value = optional_text(props, key)
+    if value is None:
         raise NeonConfigError(f"{key} is required", prop=key)
     return value
 
 
 def _number(props: Mapping[str, Any], key: str, default: float) -> float:
     value = props.get(key, default)
-    if value is None:
+    if value is None or is_unknown(value):
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise NeonConfigError(f"{key} must be a number", prop=key)
@@ -175,12 +172,17 @@ def _number(props: Mapping[str, Any], key: str, default: float) -> float:
 
 def _expiry(props: Mapping[str, Any]) -> str | None:
     value = optional_text(props, "expires_at")
-    if value is None or value == UNKNOWN:
+    if value is None or is_unknown(value):
         return value
     try:
         return normalize_expiry(value)
     except ValueError as exc:
         raise NeonConfigError(str(exc), prop="expires_at") from None
+
+
+def _flag(props: Mapping[str, Any], key: str) -> bool:
+    value = props.get(key, False)
+    return False if is_unknown(value) else bool(value)
 
 
 @dataclass(frozen=True)
@@ -210,8 +212,8 @@ class BranchSettings:
             project_id=_text(props, "project_id"),
             branch_name=optional_text(props, "branch_name"),
             parent_id=optional_text(props, "parent_id"),
-            adopt_default_branch=bool(props.get("adopt_default_branch", False)),
-            protected=bool(props.get("protected", False)),
+            adopt_default_branch=_flag(props, "adopt_default_branch"),
+            protected=_flag(props, "protected"),
             expires_at=_expiry(props),
             autoscaling_min_cu=_number(props, "autoscaling_min_cu", MIN_COMPUTE_UNITS),
             autoscaling_max_cu=_number(props, "autoscaling_max_cu", MIN_COMPUTE_UNITS),
@@ -275,8 +277,10 @@ def pooler_host(host: str) -> str:
 # Providers ------------------------------------------------------------------------------------------------
 
 
-class _NeonProvider(dyn.ResourceProvider):
-    """Holds only policies: this object is pickled into the state, so it must never hold the API key."""
+class _NeonProvider(CredentialedProvider):
+    """Pickled into the state with its policies only; the API key comes in ``configure()`` (never pickled)."""
+
+    CREDENTIAL = NEON_API_KEY
 
     def __init__(self, retry: RetryPolicy | None = None, poll: PollPolicy | None = None) -> None:
         super().__init__()
@@ -284,11 +288,8 @@ class _NeonProvider(dyn.ResourceProvider):
         self.poll = poll or PollPolicy()
 
     def _client(self, props: Mapping[str, Any]) -> NeonClient:
-        api_key = resolve_credential(
-            optional_text(props, API_KEY), NEON_API_KEY, what="The Neon API key", config_hint=CONFIG_HINT
-        )
         base_url = optional_text(props, "api_base_url") or NEON_API_BASE_URL
-        return neon_client(base_url=base_url, api_key=api_key, retry=self.retry, poll=self.poll)
+        return neon_client(base_url=base_url, api_key=self.credential(), retry=self.retry, poll=self.poll)
 
 
 class NeonBranchProvider(_NeonProvider):
@@ -303,8 +304,8 @@ class NeonBranchProvider(_NeonProvider):
         "autoscaling_max_cu",
         "suspend_timeout_seconds",
         "api_base_url",
-        API_KEY,
     )
+    INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         try:
@@ -314,7 +315,8 @@ class NeonBranchProvider(_NeonProvider):
         failures = [dyn.CheckFailure(prop, reason) for prop, reason in settings.problems()]
         if failures:
             return dyn.CheckResult(news, failures)
-        return dyn.CheckResult({**news, **settings.to_props()}, [])  # normalized: typed numbers, UTC expiry
+        # Normalized (typed numbers, UTC expiry); an unknown value is handed back as it came, never None.
+        return dyn.CheckResult(keep_unknowns(news, settings.to_props()), [])
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         settings = BranchSettings.from_props(props)
@@ -324,9 +326,7 @@ class NeonBranchProvider(_NeonProvider):
                 outputs = self._adopt_default(neon, settings)
             else:
                 outputs = self._create_branch(neon, settings)
-        return dyn.CreateResult(
-            outputs["branch_id"], {**settings.to_props(), **credential_props(props, API_KEY), **outputs}
-        )
+        return dyn.CreateResult(outputs["branch_id"], {**settings.to_props(), **outputs})
 
     def _create_branch(self, neon: NeonClient, settings: BranchSettings) -> dict[str, Any]:
         project, name = settings.project_id, settings.branch_name or ""
@@ -388,7 +388,8 @@ class NeonBranchProvider(_NeonProvider):
         if not props.get("adopt_default_branch"):
             live["branch_name"] = branch.get("name")
         adopted = bool(props.get("adopted", False))
-        return dyn.ReadResult(id_, {**props, **live, **_branch_outputs(branch, endpoint, adopted=adopted)})
+        outs = stored({**props, **live, **_branch_outputs(branch, endpoint, adopted=adopted)})
+        return dyn.ReadResult(id_, outs, read_inputs(outs, self.INPUT_KEYS))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         update: tuple[str, ...] = self.UPDATE_KEYS
@@ -420,7 +421,7 @@ class NeonBranchProvider(_NeonProvider):
                 neon.update_branch(project, id_, fields)
             if new.endpoint_fields() != old.endpoint_fields():
                 neon.update_endpoint(project, str(olds["endpoint_id"]), new.endpoint_fields())
-        return dyn.UpdateResult({**new.to_props(), **credential_props(news, API_KEY), **outputs})
+        return dyn.UpdateResult({**new.to_props(), **outputs})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         if props.get("adopted"):
@@ -506,12 +507,13 @@ class NeonRoleProvider(_NeonProvider):
     """A Postgres role on a branch; its password (revealed per branch) is an output. ID: ``branch/role``."""
 
     REPLACE_KEYS = ("project_id", "branch_id", "role_name")
-    UPDATE_KEYS = ("api_base_url", API_KEY)
+    UPDATE_KEYS = ("api_base_url",)
+    INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         failures = required_failures(news, ("project_id", "branch_id", "role_name"))
         name = news.get("role_name")
-        if isinstance(name, str) and name != UNKNOWN and len(name.encode()) > 63:
+        if isinstance(name, str) and not is_unknown(name) and len(name.encode()) > 63:
             failures.append(dyn.CheckFailure("role_name", "a Postgres role name has at most 63 bytes"))
         return dyn.CheckResult(news, failures)
 
@@ -531,7 +533,8 @@ class NeonRoleProvider(_NeonProvider):
                 )
             # A child of a protected branch gets its own passwords: always the one of *this* branch.
             password = role.password or neon.reveal_password(project, branch, name)
-        outs = {**props, "password": password, "password_revision": role.updated_at, "adopted": adopted}
+        revision = role.updated_at
+        outs = {**stored(props), "password": password, "password_revision": revision, "adopted": adopted}
         return dyn.CreateResult(f"{branch}/{name}", outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
@@ -545,14 +548,15 @@ class NeonRoleProvider(_NeonProvider):
             if role is None:
                 return dyn.ReadResult("", {})
             password = neon.reveal_password(project, branch, name)
-        return dyn.ReadResult(id_, {**props, "password": password, "password_revision": role.updated_at})
+        outs = stored({**props, "password": password, "password_revision": role.updated_at})
+        return dyn.ReadResult(id_, outs, read_inputs(outs, self.INPUT_KEYS))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         return diff_keys(olds, news, replace=self.REPLACE_KEYS, update=self.UPDATE_KEYS)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
         kept: dict[str, Any] = {k: olds[k] for k in ("password", "password_revision", "adopted") if k in olds}
-        return dyn.UpdateResult({**news, **kept})
+        return dyn.UpdateResult({**stored(news), **kept})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if props.get("adopted"):
@@ -569,7 +573,8 @@ class NeonDatabaseProvider(_NeonProvider):
     """A database on a branch, owned by a role. ID: ``branch/database``."""
 
     REPLACE_KEYS = ("project_id", "branch_id", "database_name")
-    UPDATE_KEYS = ("owner_name", "api_base_url", API_KEY)
+    UPDATE_KEYS = ("owner_name", "api_base_url")
+    INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         return dyn.CheckResult(
@@ -589,7 +594,7 @@ class NeonDatabaseProvider(_NeonProvider):
                 )
             elif existing["owner_name"] != owner:
                 neon.update_database_owner(project, branch, name, owner)
-        return dyn.CreateResult(f"{branch}/{name}", {**props, "adopted": adopted})
+        return dyn.CreateResult(f"{branch}/{name}", {**stored(props), "adopted": adopted})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         project, branch, name = (
@@ -601,7 +606,8 @@ class NeonDatabaseProvider(_NeonProvider):
             existing = neon.get_database(project, branch, name)
         if existing is None:
             return dyn.ReadResult("", {})
-        return dyn.ReadResult(id_, {**props, "owner_name": existing["owner_name"]})
+        outs = stored({**props, "owner_name": existing["owner_name"]})
+        return dyn.ReadResult(id_, outs, read_inputs(outs, self.INPUT_KEYS))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         return diff_keys(olds, news, replace=self.REPLACE_KEYS, update=self.UPDATE_KEYS)
@@ -615,7 +621,7 @@ class NeonDatabaseProvider(_NeonProvider):
                     _text(news, "database_name"),
                     news["owner_name"],
                 )
-        return dyn.UpdateResult({**news, "adopted": bool(olds.get("adopted", False))})
+        return dyn.UpdateResult({**stored(news), "adopted": bool(olds.get("adopted", False))})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         if props.get("adopted"):
@@ -637,28 +643,29 @@ class NeonConnectionProvider(_NeonProvider):
     """
 
     REPLACE_KEYS = ("project_id", "branch_id", "endpoint_id", "database_name", "role_name")
-    UPDATE_KEYS = ("password_revision", "api_base_url", API_KEY)
+    UPDATE_KEYS = ("password_revision", "api_base_url")
+    INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        keys = ("project_id", "branch_id", "endpoint_id", "database_name", "role_name")
-        return dyn.CheckResult(news, required_failures(news, keys))
+        return dyn.CheckResult(news, required_failures(news, self.REPLACE_KEYS))
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
-        outs = {**props, **self._fetch(props)}
+        outs = {**stored(props), **self._fetch(props)}
         ident = "/".join(_text(props, k) for k in ("branch_id", "endpoint_id", "database_name", "role_name"))
         return dyn.CreateResult(ident, outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         try:
-            return dyn.ReadResult(id_, {**props, **self._fetch(props)})
+            outs = stored({**props, **self._fetch(props)})
         except NotFound:
             return dyn.ReadResult("", {})
+        return dyn.ReadResult(id_, outs, read_inputs(outs, self.INPUT_KEYS))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         return diff_keys(olds, news, replace=self.REPLACE_KEYS, update=self.UPDATE_KEYS)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.UpdateResult:
-        return dyn.UpdateResult({**news, **self._fetch(news)})
+        return dyn.UpdateResult({**stored(news), **self._fetch(news)})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None
@@ -710,7 +717,6 @@ class NeonBranchArgs:
     autoscaling_max_cu: float = MIN_COMPUTE_UNITS
     suspend_timeout_seconds: int = 300
     api_base_url: str = NEON_API_BASE_URL
-    api_key: pulumi.Input[str] | None = None  # secret config; None: NEON_API_KEY at call time
 
 
 class NeonBranch(dyn.Resource, module="neon", name="Branch"):
@@ -742,12 +748,9 @@ class NeonBranch(dyn.Resource, module="neon", name="Branch"):
             "autoscaling_max_cu": args.autoscaling_max_cu,
             "suspend_timeout_seconds": args.suspend_timeout_seconds,
             "api_base_url": args.api_base_url,
-            **secret_input(API_KEY, args.api_key),
             **dict.fromkeys(("branch_id", "endpoint_id", "host", "pooler_host", "is_default", "adopted")),
         }
-        super().__init__(
-            provider or NeonBranchProvider(), resource_name, props, with_secret_outputs(opts, [API_KEY])
-        )
+        super().__init__(provider or NeonBranchProvider(), resource_name, props, opts)
 
 
 @dataclass(frozen=True)
@@ -756,7 +759,6 @@ class NeonRoleArgs:
     branch_id: pulumi.Input[str]
     role_name: pulumi.Input[str]
     api_base_url: str = NEON_API_BASE_URL
-    api_key: pulumi.Input[str] | None = None
 
 
 class NeonRole(dyn.Resource, module="neon", name="Role"):
@@ -780,10 +782,9 @@ class NeonRole(dyn.Resource, module="neon", name="Role"):
             "branch_id": args.branch_id,
             "role_name": args.role_name,
             "api_base_url": args.api_base_url,
-            **secret_input(API_KEY, args.api_key),
             **dict.fromkeys(("password", "password_revision", "adopted")),
         }
-        options = with_secret_outputs(opts, ["password", API_KEY])
+        options = with_secret_outputs(opts, ["password"])
         super().__init__(provider or NeonRoleProvider(), resource_name, props, options)
 
 
@@ -794,7 +795,6 @@ class NeonDatabaseArgs:
     database_name: pulumi.Input[str]
     owner_name: pulumi.Input[str]
     api_base_url: str = NEON_API_BASE_URL
-    api_key: pulumi.Input[str] | None = None
 
 
 class NeonDatabase(dyn.Resource, module="neon", name="Database"):
@@ -818,11 +818,9 @@ class NeonDatabase(dyn.Resource, module="neon", name="Database"):
             "database_name": args.database_name,
             "owner_name": args.owner_name,
             "api_base_url": args.api_base_url,
-            **secret_input(API_KEY, args.api_key),
             "adopted": None,
         }
-        options = with_secret_outputs(opts, [API_KEY])
-        super().__init__(provider or NeonDatabaseProvider(), resource_name, props, options)
+        super().__init__(provider or NeonDatabaseProvider(), resource_name, props, opts)
 
 
 @dataclass(frozen=True)
@@ -834,7 +832,6 @@ class NeonConnectionArgs:
     role_name: pulumi.Input[str]
     password_revision: pulumi.Input[str]
     api_base_url: str = NEON_API_BASE_URL
-    api_key: pulumi.Input[str] | None = None
 
 
 class NeonConnection(dyn.Resource, module="neon", name="Connection"):
@@ -859,8 +856,7 @@ class NeonConnection(dyn.Resource, module="neon", name="Connection"):
             "role_name": args.role_name,
             "password_revision": args.password_revision,
             "api_base_url": args.api_base_url,
-            **secret_input(API_KEY, args.api_key),
             **dict.fromkeys(("pooled_uri", "direct_uri")),
         }
-        options = with_secret_outputs(opts, ["pooled_uri", "direct_uri", API_KEY])
+        options = with_secret_outputs(opts, ["pooled_uri", "direct_uri"])
         super().__init__(provider or NeonConnectionProvider(), resource_name, props, options)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+from infra.providers.credentials import NEON_API_KEY
 from infra.providers.http import ApiClient, NotFound, RetryPolicy
 
 NEON_API_BASE_URL = "https://console.neon.tech/api/v2"
@@ -285,7 +286,7 @@ def neon_client(
         credential=api_key,
         policy=retry,
         sleep=sleep,
-        auth_hint="check the Neon API key (NEON_API_KEY or the secret config)",
+        auth_hint=f"check the Neon API key ({NEON_API_KEY.where})",
     )
     return NeonClient(api, poll=poll)
 

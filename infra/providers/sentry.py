@@ -3,11 +3,11 @@
 Resource types: ``pulumi-python:dynamic/sentry:Project`` and ``pulumi-python:dynamic/sentry:ClientKey``,
 over Sentry's management API (``/api/0/...``) through the shared retrying helper (``infra.providers.http``).
 
-The auth token follows the same rule as the Neon key: the providers (pickled into the state) hold only a
-retry policy; the token is the resource's ``auth_token`` input when given (secret config, wrapped in
-``Output.secret`` and listed in ``additional_secret_outputs``), otherwise ``SENTRY_AUTH_TOKEN`` read from the
-environment at call time. Only the key's public DSN leaves Sentry, as a secret output; the legacy secret
-key in Sentry's response is dropped. The base URL is an input: ``https://sentry.io`` (or a region such as
+The auth token follows the same rule as the Neon key: the providers (pickled into the state by reference)
+hold only a retry policy; the token comes in ``configure()`` from the stack's ``ballast:sentryAuthToken``,
+else ``SENTRY_AUTH_TOKEN`` is read at call time — never an input or output (``infra.providers.credentials``).
+Only the key's public DSN leaves Sentry, as a secret output; the legacy secret key in Sentry's response is
+dropped. The base URL is an input: ``https://sentry.io`` (or a region such as
 ``https://de.sentry.io``) or a self-hosted Sentry.
 """
 
@@ -22,25 +22,28 @@ from urllib.parse import quote
 import pulumi
 import pulumi.dynamic as dyn
 
-from infra.providers.http import ApiClient, NotFound, RetryPolicy, recover_create, resolve_credential
+from infra.providers.credentials import SENTRY_AUTH_TOKEN, CredentialedProvider
+from infra.providers.http import ApiClient, NotFound, RetryPolicy, recover_create
 from infra.providers.props import (
-    UNKNOWN,
     diff_keys,
+    is_unknown,
+    keep_unknowns,
     optional_text,
+    read_inputs,
     required_failures,
-    secret_input,
+    stored,
     with_secret_outputs,
 )
-from runtime.constants import SENTRY_AUTH_TOKEN
 
 SENTRY_API_BASE_URL = "https://sentry.io"
 SERVICE = "Sentry"
-AUTH_TOKEN = "auth_token"  # noqa: S105 - the property name, not a token
 SLUG = re.compile(r"^(?![0-9]+$)[a-z0-9_\-]+$")  # Sentry's published slug pattern
 MAX_SLUG_CHARS = 100
 MAX_PROJECT_NAME_CHARS = 50
 MAX_KEY_NAME_CHARS = 64
 MAX_RATE_LIMIT_WINDOW_SECONDS = 86400
+RATE_LIMIT_KEYS = ("rate_limit_count", "rate_limit_window_seconds")
+AUTH_HINT = f"check the Sentry auth token ({SENTRY_AUTH_TOKEN.where}) and its scopes"
 
 
 class SentryProvisioningError(Exception):
@@ -73,31 +76,27 @@ def project_problems(slug: str | None, name: str | None) -> list[tuple[str, str]
 
 def _too_long(news: Mapping[str, Any], key: str, limit: int) -> list[dyn.CheckFailure]:
     value = news.get(key)
-    if isinstance(value, str) and value != UNKNOWN and len(value) > limit:
+    if isinstance(value, str) and not is_unknown(value) and len(value) > limit:
         return [dyn.CheckFailure(key, f"{key} has at most {limit} characters")]
     return []
 
 
-class _SentryProvider(dyn.ResourceProvider):
-    """Holds only a retry policy: this object is pickled into the state, so never the token."""
+class _SentryProvider(CredentialedProvider):
+    """Pickled into the state with its retry policy only; the token comes in ``configure()``."""
+
+    CREDENTIAL = SENTRY_AUTH_TOKEN
 
     def __init__(self, retry: RetryPolicy | None = None) -> None:
         super().__init__()
         self.retry = retry or RetryPolicy()
 
     def _client(self, props: Mapping[str, Any]) -> ApiClient:
-        token = resolve_credential(
-            optional_text(props, AUTH_TOKEN),
-            SENTRY_AUTH_TOKEN,
-            what="The Sentry auth token",
-            config_hint="pass auth_token from `pulumi config set --secret`",
-        )
         return ApiClient(
             service=SERVICE,
             base_url=optional_text(props, "api_base_url") or SENTRY_API_BASE_URL,
-            credential=token,
+            credential=self.credential(),
             policy=self.retry,
-            auth_hint="check the Sentry auth token (SENTRY_AUTH_TOKEN or the secret config) and its scopes",
+            auth_hint=AUTH_HINT,
         )
 
 
@@ -105,12 +104,13 @@ class SentryProjectProvider(_SentryProvider):
     """A project created in a team. ID: ``organization/project_slug``."""
 
     REPLACE_KEYS = ("organization", "team", "project_slug", "api_base_url")
-    UPDATE_KEYS = ("project_name", "platform", AUTH_TOKEN)
+    UPDATE_KEYS = ("project_name", "platform")
+    INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         failures = required_failures(news, ("organization", "team", "project_slug", "project_name"))
         slug, name = news.get("project_slug"), news.get("project_name")
-        known = [v if isinstance(v, str) and v != UNKNOWN else None for v in (slug, name)]
+        known = [v if isinstance(v, str) and not is_unknown(v) else None for v in (slug, name)]
         failures += [dyn.CheckFailure(prop, reason) for prop, reason in project_problems(*known)]
         return dyn.CheckResult(news, failures)
 
@@ -129,7 +129,7 @@ class SentryProjectProvider(_SentryProvider):
                 lambda: sentry.post(_api_path("teams", org, team, "projects"), body),
                 lambda: _find_project(sentry, org, slug),
             )
-        return dyn.CreateResult(f"{org}/{slug}", {**props, "project_id": str(project.get("id", ""))})
+        return dyn.CreateResult(f"{org}/{slug}", {**stored(props), "project_id": str(project.get("id", ""))})
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
         with self._client(props) as sentry:
@@ -137,7 +137,8 @@ class SentryProjectProvider(_SentryProvider):
         if project is None:
             return dyn.ReadResult("", {})
         live = {"project_id": str(project.get("id", "")), "project_name": project.get("name")}
-        return dyn.ReadResult(id_, {**props, **live})
+        outs = stored({**props, **live})
+        return dyn.ReadResult(id_, outs, read_inputs(outs, self.INPUT_KEYS))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         return diff_keys(olds, news, replace=self.REPLACE_KEYS, update=self.UPDATE_KEYS)
@@ -152,7 +153,7 @@ class SentryProjectProvider(_SentryProvider):
             with self._client(news) as sentry:
                 path = _api_path("projects", _text(news, "organization"), _text(news, "project_slug"))
                 sentry.put(path, fields)
-        return dyn.UpdateResult({**news, "project_id": olds.get("project_id")})
+        return dyn.UpdateResult({**stored(news), "project_id": olds.get("project_id")})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         with self._client(props) as sentry:
@@ -201,11 +202,14 @@ class SentryClientKeyProvider(_SentryProvider):
     """A project's client key with a rate limit; ``dsn`` (public DSN) is a secret output. ID: the key id."""
 
     REPLACE_KEYS = ("organization", "project_slug", "api_base_url")
-    UPDATE_KEYS = ("key_name", "rate_limit_count", "rate_limit_window_seconds", AUTH_TOKEN)
+    UPDATE_KEYS = ("key_name", "rate_limit_count", "rate_limit_window_seconds")
+    INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         failures = required_failures(news, ("organization", "project_slug", "key_name"))
         failures += _too_long(news, "key_name", MAX_KEY_NAME_CHARS)
+        if any(is_unknown(news.get(k)) for k in RATE_LIMIT_KEYS):
+            return dyn.CheckResult(news, failures)  # judged once known
         try:
             limit = RateLimit.from_props(news)
         except (KeyError, TypeError, ValueError):
@@ -215,7 +219,7 @@ class SentryClientKeyProvider(_SentryProvider):
             return dyn.CheckResult(news, failures)
         failures += [dyn.CheckFailure(prop, reason) for prop, reason in limit.problems()]
         normalized = {"rate_limit_count": limit.count, "rate_limit_window_seconds": limit.window_seconds}
-        return dyn.CheckResult({**news, **normalized}, failures)
+        return dyn.CheckResult(keep_unknowns(news, normalized), failures)
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         org, slug, name = _text(props, "organization"), _text(props, "project_slug"), _text(props, "key_name")
@@ -227,7 +231,7 @@ class SentryClientKeyProvider(_SentryProvider):
                 lambda: sentry.post(keys_path, {"name": name, "rateLimit": limit.body()}),
                 lambda: _new_key_named(sentry, keys_path, name, before),
             )
-        outs = {**props, **_key_outputs(key)}
+        outs = {**stored(props), **_key_outputs(key)}
         return dyn.CreateResult(outs["key_id"], outs)
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
@@ -241,7 +245,8 @@ class SentryClientKeyProvider(_SentryProvider):
         rate = key.get("rateLimit") if isinstance(key, dict) else None
         if isinstance(rate, dict):
             live |= {"rate_limit_count": rate.get("count"), "rate_limit_window_seconds": rate.get("window")}
-        return dyn.ReadResult(id_, {**props, **live, "key_name": key.get("name")})
+        outs = stored({**props, **live, "key_name": key.get("name")})
+        return dyn.ReadResult(id_, outs, read_inputs(outs, self.INPUT_KEYS))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         return diff_keys(olds, news, replace=self.REPLACE_KEYS, update=self.UPDATE_KEYS)
@@ -251,7 +256,7 @@ class SentryClientKeyProvider(_SentryProvider):
         body = {"name": _text(news, "key_name"), "rateLimit": RateLimit.from_props(news).body()}
         with self._client(news) as sentry:
             key = sentry.put(path, body)
-        return dyn.UpdateResult({**news, **_key_outputs(key)})
+        return dyn.UpdateResult({**stored(news), **_key_outputs(key)})
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         path = _api_path("projects", _text(props, "organization"), _text(props, "project_slug"), "keys", id_)
@@ -298,7 +303,6 @@ class SentryProjectArgs:
     project_name: pulumi.Input[str]
     platform: str | None = "python-awslambda"
     api_base_url: str = SENTRY_API_BASE_URL
-    auth_token: pulumi.Input[str] | None = None  # secret config; None: SENTRY_AUTH_TOKEN at call time
 
 
 class SentryProject(dyn.Resource, module="sentry", name="Project"):
@@ -322,11 +326,9 @@ class SentryProject(dyn.Resource, module="sentry", name="Project"):
             "project_name": args.project_name,
             "platform": args.platform,
             "api_base_url": args.api_base_url,
-            **secret_input(AUTH_TOKEN, args.auth_token),
             "project_id": None,
         }
-        options = with_secret_outputs(opts, [AUTH_TOKEN])
-        super().__init__(provider or SentryProjectProvider(), resource_name, props, options)
+        super().__init__(provider or SentryProjectProvider(), resource_name, props, opts)
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,6 @@ class SentryClientKeyArgs:
     rate_limit_count: int
     rate_limit_window_seconds: int
     api_base_url: str = SENTRY_API_BASE_URL
-    auth_token: pulumi.Input[str] | None = None
 
 
 class SentryClientKey(dyn.Resource, module="sentry", name="ClientKey"):
@@ -361,9 +362,8 @@ class SentryClientKey(dyn.Resource, module="sentry", name="ClientKey"):
             "rate_limit_count": args.rate_limit_count,
             "rate_limit_window_seconds": args.rate_limit_window_seconds,
             "api_base_url": args.api_base_url,
-            **secret_input(AUTH_TOKEN, args.auth_token),
             "key_id": None,
             "dsn": None,
         }
-        options = with_secret_outputs(opts, ["dsn", AUTH_TOKEN])
+        options = with_secret_outputs(opts, ["dsn"])
         super().__init__(provider or SentryClientKeyProvider(), resource_name, props, options)

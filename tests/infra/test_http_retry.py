@@ -20,14 +20,12 @@ import pytest
 from infra.providers.http import (
     ApiClient,
     ApiError,
-    MissingCredential,
     NotFound,
     Redactor,
     RetryPolicy,
     TransportError,
     parse_retry_after,
     recover_create,
-    resolve_credential,
 )
 from tests.fixtures.fake_api import ApiFault, FakeApiServer, Fault, Reply
 from tests.fixtures.openapi import Contract, Operation
@@ -340,19 +338,6 @@ def test_clients_and_sessions_refuse_to_be_pickled_into_state(api: ThingsApi) ->
             pickle.dumps(things)
         with pytest.raises(TypeError, match="never be serialised"):
             pickle.dumps(things.session)
-
-
-def test_resolve_credential_prefers_explicit_then_reads_env_at_call_time(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("THINGS_TOKEN", raising=False)
-    with pytest.raises(MissingCredential) as caught:
-        resolve_credential(None, "THINGS_TOKEN", what="The things token", config_hint="things:token")
-    assert "export THINGS_TOKEN" in str(caught.value)
-    assert "things:token" in str(caught.value)
-    monkeypatch.setenv("THINGS_TOKEN", "from-env")
-    assert resolve_credential(None, "THINGS_TOKEN", what="t", config_hint="c") == "from-env"
-    assert resolve_credential("explicit", "THINGS_TOKEN", what="t", config_hint="c") == "explicit"
 
 
 def test_parse_retry_after_and_backoff_bounds() -> None:

@@ -60,9 +60,21 @@ def test_every_planted_secret_is_used_and_wrapped_as_secret_where_it_is(run: Pro
     ]
     used = {secret for secret in run.planted_secrets() if any(secret in text for text in wrapped_texts)}
 
-    # The credentials reach the providers, the URLs/DSN/app secret reach the secret and the function.
-    assert {NEON_KEY, SENTRY_TOKEN} <= used
-    assert len(used) >= 6
+    # The URLs/DSN/app secret reach the secret and the function; the Sentry token reaches no resource.
+    assert SENTRY_TOKEN not in used
+    assert len(used) >= 5
+
+
+def test_no_dynamic_resource_gets_a_credential_even_as_a_secret(run: ProgramRun) -> None:
+    """The providers get their credentials in configure(): nothing in any input, not even encrypted."""
+    dynamic = [r for r in run.monitor.registrations if r.type.startswith("pulumi-python:dynamic/")]
+    assert len(dynamic) == 6
+    for registration in dynamic:
+        text = json.dumps(unwrapped(registration.inputs), default=str)
+        assert NEON_KEY not in text
+        assert SENTRY_TOKEN not in text
+        assert not {"api_key", "auth_token"} & set(registration.inputs)
+        assert not {"api_key", "auth_token"} & set(registration.additional_secret_outputs)
 
 
 def _secret_values(value: Any) -> list[Any]:
@@ -82,14 +94,12 @@ def test_secret_bearing_properties_are_marked_secret(run: ProgramRun) -> None:
 
     assert "secretString" in secret_props("aws:secretsmanager/secretVersion:SecretVersion")
     assert "environment" in secret_props("aws:lambda/function:Function")
-    for dynamic in ("neon:Branch", "neon:Role", "neon:Database", "neon:Connection"):
-        assert "api_key" in secret_props(f"pulumi-python:dynamic/{dynamic}")
-    for dynamic in ("sentry:Project", "sentry:ClientKey"):
-        assert "auth_token" in secret_props(f"pulumi-python:dynamic/{dynamic}")
+    for dynamic in ("neon:Branch", "neon:Role", "neon:Database", "neon:Connection", "sentry:Project"):
+        assert secret_props(f"pulumi-python:dynamic/{dynamic}") == {"__provider"}
     assert rpc.is_rpc_secret(run.exports["migrationDatabaseUrl"])
-    # The providers declare their credential outputs secret (the engine then encrypts them in state).
+    # The providers declare their credential-bearing outputs secret (the engine encrypts them in state).
     [connection] = run.of_type("pulumi-python:dynamic/neon:Connection")
-    assert {"pooled_uri", "direct_uri", "api_key"} <= set(connection.additional_secret_outputs)
+    assert {"pooled_uri", "direct_uri"} <= set(connection.additional_secret_outputs)
 
 
 def test_production_passes_the_neon_key_to_an_explicit_provider_as_secret() -> None:

@@ -20,8 +20,6 @@ from infra.database import Database, DatabaseArgs
 from infra.monitoring import Monitoring, MonitoringArgs, MonitoringConfigError
 from infra.providers.neon import NeonConfigError, preview_expiry
 
-API_KEY = "napi_component_key_0123456789abcdef"
-SENTRY_TOKEN = "sntrys_component_token_0123456789"
 MOCK_PASSWORD = "mock-role-password-Zq8"
 
 
@@ -115,7 +113,7 @@ def test_database_declares_branch_role_database_connection_with_secret_urls(
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        db = Database("staging-db", DatabaseArgs(project_id="proj-1", stage="staging", api_key=API_KEY))
+        db = Database("staging-db", DatabaseArgs(project_id="proj-1", stage="staging"))
         values = pulumi.Output.all(db.branch_id, db.endpoint_id, db.pooler_host, db.pooled_url, db.direct_url)
         flags = _secret_flags(db.pooled_url, db.direct_url, db.branch_id)
         return pulumi.Output.all(values, flags).apply(lambda v: seen.update(values=v[0], secret=v[1]))
@@ -137,10 +135,10 @@ def test_database_declares_branch_role_database_connection_with_secret_urls(
     assert not any(r.protect or r.retain_on_delete for r in kinds.values())
     assert "password" in kinds["pulumi-python:dynamic/neon:Role"].secret_outputs
     assert {"pooled_uri", "direct_uri"} <= set(kinds["pulumi-python:dynamic/neon:Connection"].secret_outputs)
-    for registration in kinds.values():
-        assert "api_key" in registration.secret_outputs
-        assert set(registration.secret_inputs) == {"__provider", "api_key"}
-        assert API_KEY not in registration.plain_inputs
+    for registration in kinds.values():  # the key comes in the providers' configure(), never as input
+        assert set(registration.secret_inputs) == {"__provider"}
+        assert "api_key" not in registration.secret_outputs
+        assert "api_key" not in registration.plain_inputs
     assert component.name == "staging-db"
 
 
@@ -166,7 +164,6 @@ def test_production_database_is_protected_retained_and_adopts_the_default_branch
     branch, role, database = (monitor.of_type(f"neon:{n}")[0] for n in ("Branch", "Role", "Database"))
     assert all(r.protect and r.retain_on_delete for r in (branch, role, database))
     assert "'adopt_default_branch'" in branch.plain_inputs
-    assert "api_key" not in branch.secret_inputs  # no explicit key: NEON_API_KEY is read at call time
 
 
 def test_preview_database_passes_its_expiry_and_bad_settings_are_all_listed(
@@ -206,7 +203,6 @@ def test_monitoring_declares_project_and_rate_limited_key_with_secret_dsn(monito
                 team="backend",
                 stage="staging",
                 rate_limit_count=500,
-                auth_token=SENTRY_TOKEN,
             ),
         )
         values = pulumi.Output.all(monitoring.dsn, monitoring.project_slug, monitoring.key_id)
@@ -223,8 +219,8 @@ def test_monitoring_declares_project_and_rate_limited_key_with_secret_dsn(monito
     assert "500" in key.plain_inputs
     assert "dsn" in key.secret_outputs
     for registration in (project, key):
-        assert "auth_token" in registration.secret_inputs
-        assert SENTRY_TOKEN not in registration.plain_inputs
+        assert set(registration.secret_inputs) == {"__provider"}
+        assert "auth_token" not in registration.plain_inputs
     assert monitor.of_type("ballast:monitoring:Monitoring")[0].name == "staging-monitoring"
 
 

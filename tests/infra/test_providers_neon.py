@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.output import Unknown
 
-from infra.providers.http import ApiError, MissingCredential
+from infra.providers.credentials import MissingCredential
+from infra.providers.http import ApiError
 from infra.providers.neon import (
     NeonBranchProvider,
     NeonConfigError,
@@ -25,8 +27,8 @@ from infra.providers.neon import (
     preview_expiry,
 )
 from infra.providers.neon_client import NeonProvisioningError
-from infra.providers.props import UNKNOWN
 from runtime.constants import NEON_API_KEY
+from tests.fixtures.config import configured
 from tests.fixtures.fake_api import FAST_RETRY, Fault, Reply
 from tests.fixtures.fake_neon import FAST_POLL, TEST_API_KEY, FakeNeon
 from tests.fixtures.openapi import REPO, Operation
@@ -131,13 +133,36 @@ def test_replacement_keeping_the_name_deletes_first(fake_neon: FakeNeon) -> None
     assert diff.delete_before_replace is True
 
 
-def test_unknown_inputs_in_preview_are_not_judged_and_force_a_diff(fake_neon: FakeNeon) -> None:
+def test_unknown_inputs_in_preview_are_not_judged_kept_and_force_a_replacement(fake_neon: FakeNeon) -> None:
+    """The provider host hands an unknown input over as a ``pulumi.output.Unknown`` object."""
     provider = providers()[0]
-    result = provider.check({}, branch_inputs(fake_neon, project_id=UNKNOWN, expires_at=UNKNOWN))
+    unknown_parent = Unknown()
+    result = provider.check(
+        {}, branch_inputs(fake_neon, project_id=Unknown(), expires_at=Unknown(), parent_id=unknown_parent)
+    )
     assert result.failures == []
+    assert result.inputs["parent_id"] is unknown_parent  # kept, never None
+    assert isinstance(result.inputs["project_id"], Unknown)
+    assert result.inputs["autoscaling_max_cu"] == 1.0  # the known ones are still normalized
+
     olds = create_stage(fake_neon)
-    diff = provider.diff(olds["branch_id"], olds, {**olds, "project_id": UNKNOWN})
-    assert diff.replaces == ["project_id"]
+    diff = provider.diff(olds["branch_id"], olds, {**olds, "project_id": Unknown(), "parent_id": Unknown()})
+    assert (diff.changes, diff.replaces) == (True, ["project_id", "parent_id"])
+    same_parent = provider.diff(olds["branch_id"], olds, dict(olds))
+    assert (same_parent.changes, same_parent.replaces) == (False, [])
+
+    roles, databases, connections = providers()[1:]
+    assert roles.check({}, {"project_id": "p", "branch_id": Unknown(), "role_name": "app"}).failures == []
+    db_news = {"project_id": Unknown(), "branch_id": Unknown(), "database_name": "d", "owner_name": Unknown()}
+    assert databases.check({}, db_news).failures == []
+    keys = ("project_id", "branch_id", "endpoint_id", "database_name", "role_name", "password_revision")
+    assert connections.check({}, dict.fromkeys(keys, Unknown())).failures == []
+    role_olds = {"project_id": "p", "branch_id": "br-1", "role_name": "app", "password": "x"}
+    moved = roles.diff("br-1/app", role_olds, {"project_id": "p", "branch_id": Unknown(), "role_name": "app"})
+    assert moved.replaces == ["branch_id"]
+    assert connections.diff(
+        "c", {**role_olds, "password_revision": "r1"}, {**role_olds, "password_revision": Unknown()}
+    ).changes
 
 
 @pytest.mark.parametrize(
@@ -414,19 +439,38 @@ def test_api_key_never_lands_in_outputs_serialized_provider_or_errors(
     assert TEST_API_KEY not in str(caught.value)
 
     monkeypatch.delenv(NEON_API_KEY)
-    with pytest.raises(MissingCredential, match="export NEON_API_KEY"):
+    with pytest.raises(MissingCredential) as missing:
         create_stage(fake_neon, branch_name="ballast-pr-15")
+    assert "pulumi config set --secret ballast:neonApiKey" in str(missing.value)
+    assert "export NEON_API_KEY" in str(missing.value)
 
 
-def test_an_explicit_secret_key_input_wins_and_stays_only_under_api_key(
+def test_the_configured_key_wins_over_the_environment_and_is_never_pickled(
     fake_neon: FakeNeon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(NEON_API_KEY)
-    outs = create_stage(fake_neon, api_key=TEST_API_KEY)
-    assert outs["api_key"] == TEST_API_KEY  # kept for delete; the resource marks it a secret output
-    assert TEST_API_KEY not in json.dumps({k: v for k, v in outs.items() if k != "api_key"})
-    providers()[0].delete(outs["branch_id"], outs)
-    assert outs["branch_id"] not in fake_neon.branches
+    monkeypatch.setenv(NEON_API_KEY, TEST_API_KEY + "-revoked")
+    provider = configured(providers()[0], {"ballast:neonApiKey": TEST_API_KEY, "aws:region": "eu-central-1"})
+    created = provider.create(checked(provider, branch_inputs(fake_neon)))
+    outs = created.outs or {}
+    assert TEST_API_KEY not in json.dumps(outs)
+    assert TEST_API_KEY.encode() not in base64.b64decode(serialize_provider(provider))
+    provider.delete(created.id, outs)
+    assert created.id not in fake_neon.branches
+
+
+def test_a_key_left_in_old_state_forces_an_update_that_drops_it(fake_neon: FakeNeon) -> None:
+    """State written before configure() holds ``api_key`` in the outputs: the next up rewrites them."""
+    provider = providers()[0]
+    outs = create_stage(fake_neon)
+    old_state = {**outs, "api_key": TEST_API_KEY}
+    news = checked(provider, branch_inputs(fake_neon))
+    diff = provider.diff(outs["branch_id"], old_state, news)
+    assert (diff.changes, diff.replaces) == (True, [])
+    updated = provider.update(outs["branch_id"], old_state, news).outs or {}
+    assert "api_key" not in updated
+    refreshed = provider.read(outs["branch_id"], old_state)
+    assert "api_key" not in (refreshed.outs or {})
+    assert "api_key" not in (refreshed.inputs or {})
 
 
 def test_serialized_provider_loads_in_a_fresh_interpreter_without_the_key() -> None:

@@ -9,10 +9,13 @@ from typing import Any
 
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.output import Unknown
 
-from infra.providers.http import ApiError, MissingCredential
+from infra.providers.credentials import MissingCredential
+from infra.providers.http import ApiError
 from infra.providers.sentry import SentryClientKeyProvider, SentryProjectProvider, SentryProvisioningError
 from runtime.constants import SENTRY_AUTH_TOKEN
+from tests.fixtures.config import configured
 from tests.fixtures.fake_api import FAST_RETRY, Fault
 from tests.fixtures.fake_sentry import TEST_AUTH_TOKEN, FakeSentry
 
@@ -209,14 +212,33 @@ def test_token_never_in_outputs_serialized_provider_or_errors(
     assert TEST_AUTH_TOKEN not in str(caught.value)
 
     monkeypatch.delenv(SENTRY_AUTH_TOKEN)
-    with pytest.raises(MissingCredential, match="export SENTRY_AUTH_TOKEN"):
+    with pytest.raises(MissingCredential) as missing:
         make_project(fake_sentry, project_slug="ballast-pr-2")
-    explicit = make_project(fake_sentry, project_slug="ballast-pr-3", auth_token=TEST_AUTH_TOKEN)
-    assert (
-        explicit["auth_token"] == TEST_AUTH_TOKEN
-    )  # an explicit secret input is kept (encrypted) for delete
-    SentryProjectProvider(FAST_RETRY).delete("ballast-org/ballast-pr-3", explicit)
+    assert "pulumi config set --secret ballast:sentryAuthToken" in str(missing.value)
+    assert "export SENTRY_AUTH_TOKEN" in str(missing.value)
+
+    provider = configured(SentryProjectProvider(FAST_RETRY), {"ballast:sentryAuthToken": TEST_AUTH_TOKEN})
+    made = provider.create(project_inputs(fake_sentry, project_slug="ballast-pr-3")).outs or {}
+    assert TEST_AUTH_TOKEN not in json.dumps(made)
+    assert TEST_AUTH_TOKEN.encode() not in base64.b64decode(serialize_provider(provider))
+    provider.delete("ballast-org/ballast-pr-3", made)
     assert "ballast-pr-3" not in fake_sentry.projects
+
+
+def test_unknown_inputs_are_accepted_and_kept(fake_sentry: FakeSentry) -> None:
+    projects, keys = SentryProjectProvider(FAST_RETRY), SentryClientKeyProvider(FAST_RETRY)
+    team = Unknown()
+    checked = projects.check({}, project_inputs(fake_sentry, team=team, project_slug=Unknown()))
+    assert checked.failures == []
+    assert checked.inputs["team"] is team
+    count = Unknown()
+    checked_key = keys.check({}, key_inputs(fake_sentry, project_slug=Unknown(), rate_limit_count=count))
+    assert checked_key.failures == []
+    assert checked_key.inputs["rate_limit_count"] is count
+    outs = make_project(fake_sentry)
+    assert projects.diff("x", outs, {**outs, "team": Unknown()}).replaces == ["team"]
+    _, key_outs = make_key(fake_sentry)
+    assert keys.diff("k", key_outs, {**key_outs, "project_slug": Unknown()}).replaces == ["project_slug"]
 
 
 def test_the_fake_refuses_paths_and_fields_outside_the_published_spec(fake_sentry: FakeSentry) -> None:
