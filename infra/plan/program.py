@@ -27,7 +27,7 @@ class ProgramConfigError(Exception):
 def run_stage_program(files: StackFiles, runner: Runner) -> list[RecordedResource]:
     """Declare the stage the way ``pulumi up`` would, with the planned (not built) Lambda layer."""
     from infra import build, stack
-    from infra.mocks import RecordingMocks
+    from infra.plan.mocks import RecordingMocks
 
     def declare() -> None:
         stack.program(build_layer=build.planned_layer)

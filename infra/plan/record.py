@@ -1,10 +1,14 @@
-"""A mock resource monitor that records every registration the program makes, in the analyzer's shape.
+"""The one mock resource monitor that records every registration the program makes (the offline plan and
+the program's tests use it).
 
 Pulumi's mocks give ``Mocks.new_resource`` only type, name and inputs; the monitor sees the whole request —
-parent, protect, dependencies, property dependencies, secret outputs — so recording happens here. Inputs are
-turned into what the analyzer would receive (``AnalyzedResource``): secret wrappers opened (the analyzer gets
-secrets as plain text; the paths are kept so the plan can mask them), mock ``Unknown`` values replaced by
-the engine's unknown sentinel (so the analyzer's unknown-checking proxy behaves as under ``pulumi preview``).
+parent, protect, dependencies, property dependencies, secret outputs — so recording happens here. Each
+registration is kept twice: ``inputs`` as the SDK sent them (deserialized, secret wrappers kept: what the
+leak checks key on), and ``analyzed``, what the analyzer would receive (``AnalyzedResource``): secret
+wrappers opened (the analyzer gets secrets as plain text; the paths are kept so the plan can mask them),
+mock ``Unknown`` values replaced by the engine's unknown sentinel (so the analyzer's unknown-checking proxy
+behaves as under ``pulumi preview``). Components' and the stack's registered outputs are kept in
+``outputs`` by URN.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ class RecordedResource:
     analyzed: AnalyzedResource
     custom: bool
     retain_on_delete: bool
-    secret_paths: frozenset[str]  # input paths ("environment", "api_key", …) that were secret
+    secret_paths: frozenset[str]  # input paths ("environment", "secretString", …) that were secret
+    inputs: Mapping[str, Any]  # as the SDK sent them, deserialized, secret wrappers kept
     read: bool = False  # an existing resource read by the program (a StackReference, a `get`)
 
     @property
@@ -53,11 +58,18 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
         self.recorded: list[RecordedResource] = []
+        self.outputs: dict[str, Mapping[str, Any]] = {}
+
+    @property
+    def registrations(self) -> list[RecordedResource]:
+        """What the program declared (reads of existing resources left out), in order."""
+        return [r for r in self.recorded if not r.read]
 
     def RegisterResource(self, request: Any) -> Any:  # the gRPC method name
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # sets up the event loop too
         secret_paths: set[str] = set()
-        inputs = analyzer_view(rpc.deserialize_properties(request.object), "", secret_paths)
+        raw = rpc.deserialize_properties(request.object)
+        inputs = analyzer_view(raw, "", secret_paths)
         registration = self.resources.get(response.urn)
         outputs = analyzer_view(registration.state, "", set()) if registration is not None else {}
         analyzed = AnalyzedResource(
@@ -80,14 +92,20 @@ class RecordingMonitor(MockMonitor):
                 custom=bool(request.custom),
                 retain_on_delete=bool(request.retainOnDelete),
                 secret_paths=frozenset(secret_paths),
+                inputs=raw,
             )
         )
         return response
 
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # the gRPC method name
+        self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
     def ReadResource(self, request: Any) -> Any:  # the gRPC method name
         response = super().ReadResource(request)  # type: ignore[no-untyped-call]
         secret_paths: set[str] = set()
-        inputs = analyzer_view(rpc.deserialize_properties(request.properties), "", secret_paths)
+        raw = rpc.deserialize_properties(request.properties)
+        inputs = analyzer_view(raw, "", secret_paths)
         analyzed = AnalyzedResource(
             type=request.type,
             name=request.name,
@@ -103,6 +121,7 @@ class RecordingMonitor(MockMonitor):
                 custom=True,
                 retain_on_delete=False,
                 secret_paths=frozenset(secret_paths),
+                inputs=raw,
                 read=True,
             )
         )

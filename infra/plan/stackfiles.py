@@ -94,7 +94,7 @@ def load_stack_files(project_dir: Path, stack: str, *, stack_file: Path | None =
         opened, had_secret = _replace_secure(key, value)
         if had_secret:
             secret_keys.add(key)
-        config[key] = _as_config_string(opened)
+        config[key] = config_string(opened)
     return StackFiles(project, stack, config, frozenset(secret_keys), source)
 
 
@@ -146,7 +146,9 @@ def _replace_secure(key: str, value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def _as_config_string(value: Any) -> str:
+def config_string(value: Any) -> str:
+    """A config value as the CLI hands it to the program: a string; objects and lists as compact, sorted JSON;
+    None as the empty string. The one conversion, shared by the plan and the tests."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):

@@ -9,7 +9,6 @@ the leak checks key on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,12 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
-import yaml
 from pulumi.runtime import rpc, settings
-from pulumi.runtime.mocks import MockMonitor
 
 from infra.build import planned_layer
-from infra.mocks import RecordingMocks
+from infra.plan.mocks import RecordingMocks
+from infra.plan.record import RecordedResource, RecordingMonitor
+from infra.plan.stackfiles import load_stack_files
 from infra.stack import Stage, program
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -44,35 +43,28 @@ class Registration:
     inputs: Mapping[str, Any]  # deserialized; secrets still wrapped
 
 
-class CapturingMonitor(MockMonitor):
-    """Keeps every registration's request (options included) and every component's/stack's outputs."""
+class CapturingMonitor(RecordingMonitor):
+    """The plan's recording monitor, with its registrations in the shape these tests compare."""
 
-    def __init__(self, mocks: RecordingMocks) -> None:
-        super().__init__(mocks)
-        self.registrations: list[Registration] = []
-        self.outputs: dict[str, Mapping[str, Any]] = {}
+    @property
+    def registrations(self) -> list[Registration]:  # type: ignore[override]
+        return [_registration(r) for r in super().registrations]
 
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
-        self.registrations.append(
-            Registration(
-                type=request.type,
-                name=request.name,
-                urn=response.urn,
-                parent=request.parent,
-                custom=bool(request.custom),
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                dependencies=tuple(request.dependencies),
-                additional_secret_outputs=tuple(request.additionalSecretOutputs),
-                inputs=rpc.deserialize_properties(request.object),
-            )
-        )
-        return response
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:
-        self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
-        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+def _registration(recorded: RecordedResource) -> Registration:
+    analyzed = recorded.analyzed
+    return Registration(
+        type=recorded.type,
+        name=recorded.name,
+        urn=recorded.urn,
+        parent=analyzed.parent or "",
+        custom=recorded.custom,
+        protect=analyzed.protect,
+        retain_on_delete=recorded.retain_on_delete,
+        dependencies=analyzed.dependencies,
+        additional_secret_outputs=analyzed.additional_secret_outputs,
+        inputs=recorded.inputs,
+    )
 
 
 @dataclass
@@ -102,23 +94,8 @@ class ProgramRun:
 
 def committed_config(stack: str) -> dict[str, str]:
     """``Pulumi.yaml``'s project values overlaid with ``Pulumi.<stack>.yaml`` (if any), as the CLI passes
-    them: every value a string, objects and lists as JSON."""
-    project = yaml.safe_load((REPO_ROOT / "Pulumi.yaml").read_text())
-    values = dict(project.get("config") or {})
-    stack_file = REPO_ROOT / f"Pulumi.{stack}.yaml"
-    if stack_file.is_file():
-        values.update((yaml.safe_load(stack_file.read_text()) or {}).get("config") or {})
-    return {key: _as_config_string(value) for key, value in values.items()}
-
-
-def _as_config_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(value)
+    them — read by the offline plan's own loader (``infra.plan.stackfiles``), so both see the same strings."""
+    return dict(load_stack_files(REPO_ROOT, stack).config)
 
 
 def run_program(

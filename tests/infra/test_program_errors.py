@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -42,7 +40,7 @@ def test_bad_config_lists_every_problem_and_declares_nothing() -> None:
 
 
 def test_nothing_is_declared_when_the_config_is_bad() -> None:
-    from infra.mocks import RecordingMocks
+    from infra.plan.mocks import RecordingMocks
     from infra.stack import program
 
     mocks = RecordingMocks(stack="staging")
@@ -55,7 +53,7 @@ def test_nothing_is_declared_when_the_config_is_bad() -> None:
 
 
 def test_run_reports_one_pulumi_error_per_problem_then_a_run_error(caplog: pytest.LogCaptureFixture) -> None:
-    from infra.mocks import RecordingMocks
+    from infra.plan.mocks import RecordingMocks
     from infra.stack import run
 
     logger = logging.getLogger("ballast-test-engine")
@@ -83,40 +81,26 @@ def test_run_reports_one_pulumi_error_per_problem_then_a_run_error(caplog: pytes
     assert not [m for m in logged if PLANTED in m]
 
 
-def test_the_main_module_takes_infra_off_sys_path_and_puts_the_repo_root_first(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    main = importlib.import_module("infra.__main__")
-    monkeypatch.chdir(REPO_ROOT)
-    monkeypatch.setattr(
-        sys, "path", ["infra/", *[p for p in sys.path if Path(p or ".").resolve() != REPO_ROOT]]
-    )
-
-    main._put_repo_root_on_path()
-
-    assert sys.path[0] == str(REPO_ROOT)
-    assert "infra/" not in sys.path  # infra/secrets.py would shadow the standard library's secrets
-
-
 LANGUAGE_HOST = textwrap.dedent(
     """
-    # What pulumi-language-python-exec does with `main: infra/`, the engine replaced by Pulumi's mocks.
-    import json, logging, runpy, sys
+    # What pulumi-language-python-exec does with Pulumi.yaml's default main (the program directory, the
+    # repository root, as working directory and entry point "."), the engine replaced by Pulumi's mocks.
+    import json, logging, os, runpy, sys
     repo, stack, config = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
     logging.basicConfig(stream=sys.stderr, format="%(levelname)s %(message)s")
     sys.path.insert(0, repo)  # only to set up the mocks; removed again below
     import pulumi, pulumi.runtime
     import infra.build
-    from infra.mocks import RecordingMocks
+    from infra.plan.mocks import RecordingMocks
     infra.build.build_layer = infra.build.planned_layer  # no pip here
     mocks = RecordingMocks(stack=stack)
     pulumi.runtime.set_all_config(config, [])
     engine_log = logging.getLogger("engine")
     pulumi.runtime.set_mocks(mocks, project="ballast", stack=stack, preview=False, logger=engine_log)
     sys.path.remove(repo)
-    sys.path.insert(0, "infra/")  # the language host leaves the program directory first, the repo off
+    os.chdir(repo)
     try:
-        pulumi.runtime.test(lambda: runpy.run_path("infra/", run_name="__main__"))()
+        pulumi.runtime.test(lambda: runpy.run_path(".", run_name="__main__"))()
     except pulumi.RunError as error:  # as pulumi-language-python-exec: log it, exit 1
         print(f"ERROR {error}", file=sys.stderr)
         sys.exit(1)
@@ -137,7 +121,7 @@ def language_host(stack: str, config: dict[str, str]) -> subprocess.CompletedPro
     )
 
 
-def test_the_language_host_runs_the_program_from_the_main_directory() -> None:
+def test_the_language_host_runs_the_program_from_the_repository_root() -> None:
     completed = language_host("staging", committed_config("staging"))
 
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -171,7 +155,8 @@ def run_module(*args: str) -> subprocess.CompletedProcess[str]:
 def test_python_m_infra_dispatches_plan_and_explains_itself_otherwise() -> None:
     usage = run_module("-m", "infra")
     plan_help = run_module("-m", "infra", "plan", "--help")
-    direct = run_module("infra/")
+    direct = run_module(".")
+    infra_dir = run_module("infra/")
 
     assert usage.returncode == 2
     assert "usage: python -m infra plan --stack <name>" in usage.stderr
@@ -179,3 +164,5 @@ def test_python_m_infra_dispatches_plan_and_explains_itself_otherwise() -> None:
     assert "--stack" in plan_help.stdout
     assert direct.returncode == 2
     assert "run it with `pulumi up --stack <name>`" in direct.stderr
+    assert infra_dir.returncode == 2
+    assert "run `python -m infra plan` from the repository root" in infra_dir.stderr

@@ -13,11 +13,10 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
 
 from infra.database import Database, DatabaseArgs
 from infra.monitoring import Monitoring, MonitoringArgs, MonitoringConfigError
+from infra.plan.record import RecordedResource, RecordingMonitor
 from infra.providers.neon import NeonConfigError, preview_expiry
 
 MOCK_PASSWORD = "mock-role-password-Zq8"
@@ -35,35 +34,29 @@ class Registration:
     plain_inputs: str  # every non-secret input value, flattened, to search for leaks
 
 
-def _is_secret(value: Any) -> bool:
-    fields = value.struct_value.fields if value.HasField("struct_value") else {}
-    sig = fields.get(rpc._special_sig_key)
-    return sig is not None and sig.string_value == rpc._special_secret_sig
-
-
-class RecordingMonitor(MockMonitor):
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
-        super().__init__(mocks)
-        self.registrations: list[Registration] = []
-
-    def RegisterResource(self, request: Any) -> Any:
-        fields = request.object.fields
-        self.registrations.append(
-            Registration(
-                type=request.type,
-                name=request.name,
-                parent=request.parent,
-                protect=bool(request.protect),
-                retain_on_delete=bool(request.retainOnDelete),
-                secret_outputs=tuple(request.additionalSecretOutputs),
-                secret_inputs=tuple(sorted(k for k, v in fields.items() if _is_secret(v))),
-                plain_inputs=repr({k: v for k, v in fields.items() if not _is_secret(v)}),
-            )
-        )
-        return super().RegisterResource(request)
+class ComponentMonitor(RecordingMonitor):
+    """The plan's recording monitor, each registration summarised for these checks."""
 
     def of_type(self, suffix: str) -> list[Registration]:
-        return [r for r in self.registrations if r.type.endswith(suffix)]
+        return [_summary(r) for r in self.registrations if r.type.endswith(suffix)]
+
+    @property
+    def summaries(self) -> list[Registration]:
+        return [_summary(r) for r in self.registrations]
+
+
+def _summary(recorded: RecordedResource) -> Registration:
+    secret_inputs = tuple(sorted({path.split(".")[0].split("[")[0] for path in recorded.secret_paths}))
+    return Registration(
+        type=recorded.type,
+        name=recorded.name,
+        parent=recorded.analyzed.parent or "",
+        protect=recorded.analyzed.protect,
+        retain_on_delete=recorded.retain_on_delete,
+        secret_outputs=recorded.analyzed.additional_secret_outputs,
+        secret_inputs=secret_inputs,
+        plain_inputs=repr({k: v for k, v in recorded.inputs.items() if k not in secret_inputs}),
+    )
 
 
 class StageMocks(pulumi.runtime.Mocks):
@@ -95,9 +88,9 @@ class StageMocks(pulumi.runtime.Mocks):
 
 
 @pytest.fixture
-def monitor() -> RecordingMonitor:
+def monitor() -> ComponentMonitor:
     mocks = StageMocks()
-    recording = RecordingMonitor(mocks)
+    recording = ComponentMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="ballast", stack="staging", preview=False, monitor=recording)
     return recording
 
@@ -107,7 +100,7 @@ def _secret_flags(*outputs: pulumi.Output[Any]) -> pulumi.Output[list[Any]]:
 
 
 def test_database_declares_branch_role_database_connection_with_secret_urls(
-    monitor: RecordingMonitor,
+    monitor: ComponentMonitor,
 ) -> None:
     seen: dict[str, Any] = {}
 
@@ -127,7 +120,7 @@ def test_database_declares_branch_role_database_connection_with_secret_urls(
     assert seen["secret"] == [True, True, False]
 
     [component] = monitor.of_type("ballast:database:Database")
-    kinds = {r.type: r for r in monitor.registrations if r.type.startswith("pulumi-python:dynamic/neon:")}
+    kinds = {r.type: r for r in monitor.summaries if r.type.startswith("pulumi-python:dynamic/neon:")}
     assert set(kinds) == {
         f"pulumi-python:dynamic/neon:{n}" for n in ("Branch", "Role", "Database", "Connection")
     }
@@ -143,7 +136,7 @@ def test_database_declares_branch_role_database_connection_with_secret_urls(
 
 
 def test_production_database_is_protected_retained_and_adopts_the_default_branch(
-    monitor: RecordingMonitor,
+    monitor: ComponentMonitor,
 ) -> None:
     @pulumi.runtime.test
     def program() -> None:
@@ -167,7 +160,7 @@ def test_production_database_is_protected_retained_and_adopts_the_default_branch
 
 
 def test_preview_database_passes_its_expiry_and_bad_settings_are_all_listed(
-    monitor: RecordingMonitor,
+    monitor: ComponentMonitor,
 ) -> None:
     @pulumi.runtime.test
     def program() -> None:
@@ -191,7 +184,7 @@ def test_preview_database_passes_its_expiry_and_bad_settings_are_all_listed(
     assert "autoscaling_min_cu" in message
 
 
-def test_monitoring_declares_project_and_rate_limited_key_with_secret_dsn(monitor: RecordingMonitor) -> None:
+def test_monitoring_declares_project_and_rate_limited_key_with_secret_dsn(monitor: ComponentMonitor) -> None:
     seen: dict[str, Any] = {}
 
     @pulumi.runtime.test
