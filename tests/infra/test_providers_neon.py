@@ -1,5 +1,5 @@
 """The Neon dynamic providers, called directly (as the Pulumi engine would), against the local fake Neon
-that checks every request against Neon's published OpenAPI spec (skipped when ../shared/specs is absent)."""
+that checks every request against Neon's published OpenAPI spec (tests/fixtures/specs)."""
 
 from __future__ import annotations
 

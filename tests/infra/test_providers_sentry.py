@@ -1,5 +1,5 @@
 """The Sentry dynamic providers, called directly, against the local fake Sentry that checks every request
-against the published Sentry OpenAPI subset in ../shared/specs (skipped when absent)."""
+against the published Sentry OpenAPI subset in tests/fixtures/specs."""
 
 from __future__ import annotations
 
