@@ -30,6 +30,7 @@ SERVICE = "Neon"
 OPERATION_DONE = frozenset({"finished", "skipped"})
 OPERATION_FAILED = frozenset({"failed", "cancelled"})
 _BRANCH_PAGE_LIMIT = 10000
+_PROJECT_PAGE_LIMIT = 400  # the spec's maximum for GET /projects
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class Operations:
 
 
 class NeonClient:
-    """Typed Neon calls for one project's branches, endpoints, roles and databases."""
+    """Typed Neon calls: projects, and a project's branches, endpoints, roles and databases."""
 
     def __init__(self, api: ApiClient, *, poll: PollPolicy | None = None) -> None:
         self.api = api
@@ -99,6 +100,39 @@ class NeonClient:
             client._session = self.api.session  # the gap: no retries, timeouts or typed errors otherwise
             self._official = client
         return self._official
+
+    # Projects -------------------------------------------------------------------------------------------
+
+    def create_project(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /projects and wait for its operations; the whole response (``project``, ``branch``, …)."""
+        created = _as_dict(self.api.post("projects", dict(body)))
+        project = _as_dict(created.get("project"))
+        self.wait(str(project.get("id", "")), Operations.of(created.get("operations") or []))
+        return created
+
+    def get_project(self, project_id: str) -> dict[str, Any]:
+        """The project (:class:`NotFound` when it does not exist)."""
+        return _as_dict(_as_dict(self.api.get(_project(project_id))).get("project"))
+
+    def find_projects(self, name: str, *, org_id: str | None = None) -> list[dict[str, Any]]:
+        """Projects whose name is exactly ``name`` (the API's ``search`` also matches parts of names)."""
+        params: dict[str, Any] = {"search": name, "limit": _PROJECT_PAGE_LIMIT}
+        if org_id:
+            params["org_id"] = org_id
+        body = _as_dict(self.api.get("projects", params))
+        return [_as_dict(p) for p in body.get("projects") or [] if _as_dict(p).get("name") == name]
+
+    def update_project(self, project_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        body = _as_dict(self.api.patch(_project(project_id), {"project": dict(fields)}))
+        self.wait(project_id, Operations.of(body.get("operations") or []))
+        return _as_dict(body.get("project"))
+
+    def delete_project(self, project_id: str) -> None:
+        """Delete the project with everything in it; one already gone (404) counts as deleted."""
+        try:
+            self.api.delete(_project(project_id))
+        except NotFound:
+            return
 
     # Branches -------------------------------------------------------------------------------------------
 
