@@ -33,6 +33,7 @@ from infra.monitoring import MonitoringArgs
 from infra.providers import credentials
 from infra.providers.neon import MAX_EXPIRY, preview_expiry
 from infra.providers.neon_client import NEON_API_BASE_URL
+from infra.providers.neon_project import MAX_HISTORY_RETENTION_SECONDS, PG_VERSIONS, NeonProjectArgs
 from infra.providers.sentry import SENTRY_API_BASE_URL
 from runtime import constants
 
@@ -45,6 +46,12 @@ NEON_API_KEY: Final = credentials.NEON_API_KEY.name
 SENTRY_AUTH_TOKEN: Final = credentials.SENTRY_AUTH_TOKEN.name
 CREDENTIAL_KEYS: Final = tuple(c.name for c in credentials.CREDENTIALS)
 PRODUCTION_STACKS_KEY: Final = "productionStacks"
+# Settings of the Neon project itself: they apply only where this stack manages it (ballast:neonManageProject).
+NEON_PROJECT_KEYS: Final = (
+    "neonProjectName", "neonOrgId", "neonRegion", "neonPgVersion", "neonHistoryRetentionSeconds",
+)  # fmt: skip
+HOUR: Final = 3600
+DAY: Final = 24 * HOUR
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: Final = (
@@ -80,6 +87,9 @@ class Profile(StrEnum):
 PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
     Profile.PRODUCTION: {
         "protect": True,
+        "neonManageProject": True,
+        # Point-in-time restore a week back: the Launch plan's maximum (Scale allows 30 days, Free 6 hours).
+        "neonHistoryRetentionSeconds": 7 * DAY,
         "neonUseDefaultBranch": True,
         "neonProtectedBranch": True,
         "computeMinCu": 0.5,
@@ -95,6 +105,7 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
     },
     Profile.STAGING: {
         "neonProjectStack": "production",
+        "neonHistoryRetentionSeconds": 1 * DAY,  # Neon's default; used only by a staging with its own project
         "computeMinCu": 0.25,
         "computeMaxCu": 1,
         "suspendTimeoutSeconds": 300,
@@ -109,6 +120,7 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
     Profile.PREVIEW: {
         "neonProjectStack": "production",
         "neonParentStack": "staging",
+        "neonHistoryRetentionSeconds": 6 * HOUR,  # every plan allows it (Free's maximum); own project only
         "computeMinCu": 0.25,
         "computeMaxCu": 0.25,
         "suspendTimeoutSeconds": 60,
@@ -128,6 +140,13 @@ HINTS: Final[Mapping[str, str]] = {
     "neonProjectId": "the id of an existing Neon project (e.g. `pulumi config set ballast:neonProjectId "
     "$(pulumi stack output neonProjectId --stack production)`), or unset it",
     "neonProjectStack": "the stack whose `neonProjectId` output names the project (e.g. production)",
+    "neonManageProject": "true when this stack declares the Neon project (creates it, or adopts "
+    "ballast:neonProjectId, and sets its region, Postgres version and history window), else false",
+    "neonRegion": "a Neon region id such as aws-eu-central-1 (beside aws:region); fixed once the project exists",
+    "neonPgVersion": f"a Postgres major version Neon runs: {', '.join(map(str, PG_VERSIONS))}; fixed once "
+    "the project exists",
+    "neonHistoryRetentionSeconds": f"0 to {MAX_HISTORY_RETENTION_SECONDS} seconds, within your Neon plan's "
+    "limit (Free 21600, Launch 604800, Scale 2592000)",
     "neonParentStack": "the stack whose `neonBranchId` output is the parent branch (e.g. staging)",
     "neonParentBranchId": "a Neon branch id such as br-cool-darkness-123456, or unset it",
     "computeMinCu": "one of 0.25, 0.5, 1 … 16 CU",
@@ -158,6 +177,8 @@ HINTS: Final[Mapping[str, str]] = {
 }
 
 PositiveInt = Annotated[int, Field(ge=1)]
+NEON_DEFAULT_REGION: Final = "aws-eu-central-1"  # the functions' aws:region (Pulumi.yaml): one round trip
+NEON_DEFAULT_PG_VERSION: Final = 17  # Neon's default for new projects
 
 
 class StageConfig(BaseModel):
@@ -172,8 +193,13 @@ class StageConfig(BaseModel):
     production_stacks: tuple[str, ...] = ("production",)
     protect: bool = False
 
-    # Neon: the project is adopted by id, read from another stack's output, or created by this stack.
+    # Neon: the project is managed by this stack (created, or adopted by id), or named by id or another
+    # stack's output. Region, Postgres version and history window are the managed project's settings.
+    neon_manage_project: bool = False
     neon_project_id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")] | None = None
+    neon_region: str = NEON_DEFAULT_REGION
+    neon_pg_version: int = NEON_DEFAULT_PG_VERSION
+    neon_history_retention_seconds: int
     neon_project_stack: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-/]+$")] | None = None
     neon_project_name: Annotated[str, Field(min_length=1, max_length=64)] = "ballast"
     neon_org_id: Annotated[str, Field(pattern=r"^[a-z0-9-]+$")] | None = None
@@ -301,9 +327,36 @@ class StageConfig(BaseModel):
         """The function's reserved concurrency: the override, else what the pooler allows."""
         return self.reserved_concurrency or self.max_reserved_concurrency
 
-    def database_args(self, project_id: pulumi.Input[str], **overrides: Any) -> DatabaseArgs:
+    @property
+    def neon_project_args(self) -> NeonProjectArgs | None:
+        """The Neon project this stack declares, or None when it uses one another stack manages."""
+        if not self.neon_manage_project:
+            return None
+        return NeonProjectArgs(
+            project_name=self.neon_project_name,
+            region_id=self.neon_region,
+            pg_version=self.neon_pg_version,
+            history_retention_seconds=self.neon_history_retention_seconds,
+            org_id=self.neon_org_id,
+            adopt_project_id=self.neon_project_id,
+            api_base_url=self.neon_api_base_url,
+        )
+
+    @property
+    def history_window(self) -> str:
+        """The stage's point-in-time restore window, in words (Neon keeps one per project)."""
+        if self.neon_manage_project:
+            return f"{_duration(self.neon_history_retention_seconds)}, set on the Neon project by this stack"
+        owner = f"stack {self.neon_project_stack}" if self.neon_project_stack else "its owner"
+        if self.neon_project_id:
+            owner = f"whoever manages project {self.neon_project_id}"
+        return f"the Neon project's own (one window per project), set by {owner}"
+
+    def database_args(self, project_id: pulumi.Input[str] | None, **overrides: Any) -> DatabaseArgs:
+        """``project_id`` is the project another stack manages; None when this stack declares it."""
         return DatabaseArgs(
             project_id=project_id,
+            project=self.neon_project_args,
             stage=self.stack,
             branch_name=self.branch_name,
             adopt_default_branch=self.neon_use_default_branch,
@@ -314,7 +367,7 @@ class StageConfig(BaseModel):
             suspend_timeout_seconds=self.suspend_timeout_seconds,
             role_name=self.role_name,
             database_name=self.database_name,
-            protect=self.protect,
+            retain_on_delete=self.protect,
             api_base_url=self.neon_api_base_url,
             **overrides,
         )
@@ -326,10 +379,18 @@ class StageConfig(BaseModel):
             stage=self.stack,
             rate_limit_count=self.sentry_rate_limit_count,
             rate_limit_window_seconds=self.sentry_rate_limit_window_seconds,
-            protect=self.protect,
+            retain_on_delete=self.protect,
             api_base_url=self.sentry_base_url,
             **overrides,
         )
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", DAY), ("hour", HOUR)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ({seconds} s)"
+    return f"{seconds} s" if seconds else "none (0 s: no point-in-time restore)"
 
 
 def _env_text(value: Any) -> Any:
@@ -504,6 +565,13 @@ NEON_PROPS: Final = {
     "role_name": "roleName",
     "database_name": "databaseName",
     "protected": "neonProtectedBranch",
+    "project_id": "neonProjectStack",
+    "project_name": "neonProjectName",
+    "region_id": "neonRegion",
+    "pg_version": "neonPgVersion",
+    "history_retention_seconds": "neonHistoryRetentionSeconds",
+    "org_id": "neonOrgId",
+    "adopt_project_id": "neonProjectId",
 }
 SENTRY_PROPS: Final = {
     "organization": "sentryOrganization",
@@ -517,13 +585,20 @@ def _cross_field_problems(config: StageConfig, *, explicit: frozenset[str]) -> l
     problems: list[_Problem] = []
     # The Neon and Sentry rules live with their components (one implementation each); map them to keys.
     parent = "(set)" if (config.neon_parent_branch_id or config.neon_parent_stack) else None
-    database = config.database_args("(project)", parent_branch_id=parent)
+    named = config.neon_project_id or config.neon_project_stack
+    project_id = None if config.neon_manage_project or not named else "(project)"
+    database = config.database_args(project_id, parent_branch_id=parent)
     problems += [_Problem(NEON_PROPS.get(prop, prop), reason) for prop, reason in database.problems()]
     monitoring = config.monitoring_args()
     problems += [_Problem(SENTRY_PROPS.get(prop, prop), reason) for prop, reason in monitoring.problems()]
 
     if config.compute_max_cu - config.compute_min_cu > NEON_MAX_AUTOSCALING_SPREAD_CU:
         problems.append(_Problem("computeMaxCu", "is more than 8 CU above ballast:computeMinCu"))
+    if config.neon_manage_project and config.neon_project_stack and "neonProjectStack" in explicit:
+        problems.append(
+            _Problem("neonProjectStack", "cannot be combined with ballast:neonManageProject: this stack "
+                     "declares the project itself")
+        )  # fmt: skip
     if config.neon_project_id and config.neon_project_stack and "neonProjectStack" in explicit:
         problems.append(_Problem("neonProjectStack", "cannot be combined with ballast:neonProjectId"))
     if config.neon_project_stack == config.stack:

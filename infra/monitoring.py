@@ -35,7 +35,8 @@ class MonitoringArgs:
 
     - ``organization``/``team``: slugs of the Sentry organization and the team that owns the project.
     - ``rate_limit_count`` events per ``rate_limit_window_seconds`` (1 to 86400) through the stage's key.
-    - ``protect``: Pulumi ``protect=True`` and ``retain_on_delete=True`` on the project and key.
+    - ``retain_on_delete``: a destroy leaves the project (its issue history) and key in Sentry. Protection
+      (``protect``) comes with the component's options and both children inherit it.
     - ``api_base_url``: ``https://sentry.io`` (or a region such as ``https://de.sentry.io``, or self-hosted).
     """
 
@@ -47,7 +48,7 @@ class MonitoringArgs:
     project_slug: str | None = None  # default: "ballast-<stage>"
     project_name: str | None = None  # default: "Ballast <stage>"
     platform: str = "python-awslambda"
-    protect: bool = False
+    retain_on_delete: bool = False
     api_base_url: str = SENTRY_API_BASE_URL
 
     @property
@@ -85,7 +86,7 @@ class Monitoring(pulumi.ComponentResource):
             listed = "; ".join(f"{prop}: {reason}" for prop, reason in problems)
             raise MonitoringConfigError(f"Monitoring {name!r} ({args.stage}): {listed}")
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        kept = pulumi.ResourceOptions(parent=self, protect=args.protect, retain_on_delete=args.protect)
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete)
         self.project = SentryProject(
             f"{name}-project",
             SentryProjectArgs(
@@ -96,7 +97,9 @@ class Monitoring(pulumi.ComponentResource):
                 platform=args.platform,
                 api_base_url=args.api_base_url,
             ),
-            kept,
+            # A new team replaces the project (the published API cannot move it), and its slug is unique in
+            # the organization: the old project must go first, or the create fails "already has a project".
+            pulumi.ResourceOptions.merge(kept, pulumi.ResourceOptions(delete_before_replace=True)),
         )
         self.key = SentryClientKey(
             f"{name}-key",

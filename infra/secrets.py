@@ -31,8 +31,9 @@ class StageSecretsArgs:
 
     - ``recovery_window_days``: 0 deletes at once (previews: a re-created ``pr-<n>`` may reuse the name);
       7 to 30 keep a deleted secret recoverable (production).
-    - ``protect``: ``protect=True`` on the secret and the app secret (a replaced app secret invalidates
-      everything signed with it).
+
+    Protection comes with the component's options (``ResourceOptions(protect=True)``): the secret, its
+    version and the app secret inherit it (a replaced app secret invalidates everything signed with it).
     """
 
     stage: str
@@ -41,7 +42,6 @@ class StageSecretsArgs:
     sentry_dsn: pulumi.Input[str]
     recovery_window_days: int = 7
     kms_key_id: str | None = None
-    protect: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -57,7 +57,7 @@ class StageSecrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: StageSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
-        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        kept = pulumi.ResourceOptions(parent=self)
         self.app_secret_password = random.RandomPassword(
             f"{name}-app-secret",
             length=APP_SECRET_LENGTH,

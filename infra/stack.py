@@ -5,10 +5,15 @@ project + key) → ``StageSecrets`` (one Secrets Manager secret) → ``FunctionR
 function, URL). The config is validated before anything is declared; stack outputs are plain identifiers
 plus one secret (the migration URL), exported as a secret.
 
-Where the Neon project comes from: ``ballast:neonProjectId`` (adopt by id), else another stack's
-``neonProjectId`` output (``ballast:neonProjectStack``; staging and previews default to ``production``),
-else this stack creates it with ``pulumi_neon.Project`` (production's default). Previews branch from
-staging's branch (``ballast:neonParentStack``), staging from the project's default branch — production's.
+Where the Neon project comes from: a stack with ``ballast:neonManageProject`` (production's default)
+declares it — a ``NeonProject`` in the ``Database`` component, created, or adopted when
+``ballast:neonProjectId`` is set; any other stack uses ``ballast:neonProjectId`` as is, else another
+stack's ``neonProjectId`` output (``ballast:neonProjectStack``; staging and previews default to
+``production``). Previews branch from staging's branch (``ballast:neonParentStack``), staging from the
+project's default branch — production's.
+
+Protection: every component gets ``ResourceOptions(protect=config.protect)`` and every resource inherits
+it, so a production ``pulumi destroy`` stops before deleting anything (README: tearing production down).
 """
 
 from __future__ import annotations
@@ -18,14 +23,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import pulumi
-import pulumi_neon
-import pulumi_neon.resource
 
 from infra import build
 from infra.build import BuildError, BuildSpec, LambdaArtifact, LayerBuilder
 from infra.config import (
-    NAMESPACE,
-    NEON_API_KEY,
     ConfigError,
     StageConfig,
     read_environment,
@@ -41,8 +42,6 @@ from runtime import constants
 PROJECT_ID_OUTPUT: Final = "neonProjectId"
 BRANCH_ID_OUTPUT: Final = "neonBranchId"
 DB_POOL_MIN_SIZE: Final = 0  # connections open on demand: a frozen instance holds none it never used
-# Outputs of pulumi_neon.Project that hold credentials (the bridged provider may not mark them secret).
-NEON_PROJECT_SECRET_OUTPUTS: Final = ["connection_uri", "connection_uri_pooler", "default_role_password"]
 
 
 @dataclass(frozen=True)
@@ -68,14 +67,17 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
     config = read_stage_config(pulumi.get_stack())
     prefix = f"ballast-{config.stack}"
     references = _StackReferences()
+    # One place decides protection; every resource of the stage inherits it from its component.
+    stage = pulumi.ResourceOptions(protect=config.protect)
 
-    project_id = _neon_project_id(config, references, prefix)
+    project_id = _neon_project_id(config, references)
     parent_branch_id = _parent_branch_id(config, references)
     database = Database(
         f"{prefix}-db",
         config.database_args(project_id, parent_branch_id=parent_branch_id),
+        stage,
     )
-    monitoring = Monitoring(f"{prefix}-sentry", config.monitoring_args())
+    monitoring = Monitoring(f"{prefix}-sentry", config.monitoring_args(), stage)
     secrets = StageSecrets(
         f"{prefix}-secrets",
         StageSecretsArgs(
@@ -84,8 +86,8 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
             direct_url=database.direct_url,
             sentry_dsn=monitoring.dsn,
             recovery_window_days=config.secret_recovery_window_days,
-            protect=config.protect,
         ),
+        stage,
     )
     make_layer = build_layer or build.build_layer
     layer = make_layer(BuildSpec.for_runtime(config.lambda_runtime, config.lambda_architecture))
@@ -105,10 +107,11 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
             cors_origins=config.cors_origins,
             kms_key_arn=config.lambda_kms_key_arn,
         ),
+        stage,
     )
     exports: dict[str, Any] = {
         "stage": config.stack,
-        PROJECT_ID_OUTPUT: project_id,
+        PROJECT_ID_OUTPUT: database.project_id,
         BRANCH_ID_OUTPUT: database.branch_id,
         "neonEndpointId": database.endpoint_id,
         "databasePoolerHost": database.pooler_host,
@@ -177,25 +180,15 @@ class _StackReferences:
         return self._made[qualified].require_output(name)
 
 
-def _neon_project_id(config: StageConfig, references: _StackReferences, prefix: str) -> pulumi.Input[str]:
+def _neon_project_id(config: StageConfig, references: _StackReferences) -> pulumi.Input[str] | None:
+    """The project another stack manages, or None when this stack declares it (``Database`` does)."""
+    if config.neon_manage_project:
+        return None
     if config.neon_project_id:
         return config.neon_project_id
     if config.neon_project_stack:
         return references.output(config.neon_project_stack, PROJECT_ID_OUTPUT)
-    neon_api_key = pulumi.Config(NAMESPACE).get_secret(NEON_API_KEY)  # the bridged provider's own input
-    provider = None if neon_api_key is None else pulumi_neon.Provider(f"{prefix}-neon", api_key=neon_api_key)
-    project = pulumi_neon.resource.Project(
-        f"{prefix}-neon-project",
-        name=config.neon_project_name,
-        org_id=config.neon_org_id,
-        opts=pulumi.ResourceOptions(
-            provider=provider,
-            protect=config.protect,
-            retain_on_delete=config.protect,
-            additional_secret_outputs=NEON_PROJECT_SECRET_OUTPUTS,
-        ),
-    )
-    return project.id
+    return None  # refused by the config: a stage that neither manages nor names its project
 
 
 def _parent_branch_id(config: StageConfig, references: _StackReferences) -> pulumi.Input[str] | None:

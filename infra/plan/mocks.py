@@ -57,7 +57,7 @@ class MockedCall:
 
 @dataclass
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Plausible provider answers for AWS, random, pulumi_neon and Ballast's dynamic Neon/Sentry resources.
+    """Plausible provider answers for AWS, random and Ballast's dynamic Neon/Sentry resources.
 
     ``stack_outputs`` answers StackReferences by referenced stack name (the last path segment); a stack not
     listed answers with generated ``neonProjectId`` and ``neonBranchId`` outputs.
@@ -112,7 +112,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         dynamic = type_.removeprefix("pulumi-python:dynamic/")
         answers: dict[str, Callable[[str, Mapping[str, Any], str | None], tuple[str, Outputs]]] = {
             STACK_REFERENCE_TYPE: self._stack_reference,
-            "neon:resource:Project": self._neon_project,
+            "neon:Project": self._neon_project,
             "neon:Branch": self._neon_branch,
             "neon:Role": self._neon_role,
             "neon:Database": self._neon_database,
@@ -158,21 +158,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return target, {"name": target, "outputs": dict(outputs), "secretOutputNames": []}
 
     def _neon_project(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
-        project_id = f"mock-project-{self._token(name)}"
-        host = f"ep-{self._token(name, 'default')}.{NEON_DOMAIN}"
-        password = f"neondb-owner-{self._token(name, 'password', length=16)}"
-        uri = f"postgresql://neondb_owner:{password}@{host}/neondb"
+        adopted = _plain(inputs.get("adopt_project_id"))
+        project_id = str(adopted or f"mock-project-{self._token(name)}")
         return project_id, {
-            "identifier": project_id,
-            "name": _plain(inputs.get("name")) or name,
-            "default_branch_name": "main",
-            "default_database_name": "neondb",
-            "default_role_name": "neondb_owner",
-            "default_endpoint_host": host,
-            "default_endpoint_host_pooler": host.replace(".", "-pooler.", 1),
-            "default_role_password": self._generated_secret(password),
-            "connection_uri": self._generated_secret(uri),
-            "connection_uri_pooler": self._generated_secret(uri.replace(".", "-pooler.", 1)),
+            "project_id": project_id,
+            "default_branch_id": f"br-{self._token(name, 'default')}",
+            "proxy_host": NEON_DOMAIN,
+            "adopted": bool(adopted),
         }
 
     def _neon_branch(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:

@@ -41,9 +41,9 @@ def run_stage_program(files: StackFiles, runner: Runner) -> list[RecordedResourc
 
 def stage_settings(files: StackFiles) -> tuple[dict[str, Any], frozenset[str]]:
     """Every setting of the stage as ``infra.config`` validates it — the stack file over the profile's
-    defaults (what differs by stage) — plus the derived reserved concurrency and the other namespaces'
-    values; and which of those keys are secret. Raises :class:`ProgramConfigError` listing every problem."""
-    from infra.config import CREDENTIAL_KEYS, NAMESPACE, ConfigError, load_stage_config
+    defaults (what differs by stage) — plus the derived reserved concurrency and history window and the
+    other namespaces' values; and which of those keys are secret. Raises :class:`ProgramConfigError` listing every problem."""
+    from infra.config import CREDENTIAL_KEYS, NAMESPACE, NEON_PROJECT_KEYS, ConfigError, load_stage_config
 
     prefix = f"{NAMESPACE}:"
     raw = {key.removeprefix(prefix): value for key, value in files.config.items() if key.startswith(prefix)}
@@ -52,8 +52,11 @@ def stage_settings(files: StackFiles) -> tuple[dict[str, Any], frozenset[str]]:
         config = load_stage_config(files.stack, raw, secret_keys=secret_keys)
     except ConfigError as error:
         raise ProgramConfigError(list(error.problems)) from None
-    settings: dict[str, Any] = {"profile": config.profile.value}
+    # The history window is the Neon project's: shown for every stage, with where it is set.
+    settings: dict[str, Any] = {"profile": config.profile.value, "neonHistoryWindow": config.history_window}
     validated = config.model_dump(by_alias=True, mode="json", exclude_none=True)
+    if not config.neon_manage_project:  # the project's settings belong to the stack that manages it
+        validated = {key: value for key, value in validated.items() if key not in NEON_PROJECT_KEYS}
     settings |= {f"{prefix}{key}": value for key, value in validated.items()}
     settings[f"{prefix}reservedConcurrency"] = config.function_concurrency
     settings |= {f"{prefix}{key}": raw[key] for key in CREDENTIAL_KEYS if key in raw}

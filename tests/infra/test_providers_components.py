@@ -149,8 +149,9 @@ def test_production_database_is_protected_retained_and_adopts_the_default_branch
                 protected=True,
                 autoscaling_min_cu=0.5,
                 autoscaling_max_cu=2,
-                protect=True,
+                retain_on_delete=True,
             ),
+            pulumi.ResourceOptions(protect=True),  # children inherit it
         )
 
     program()
