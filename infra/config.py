@@ -46,7 +46,7 @@ NEON_API_KEY: Final = credentials.NEON_API_KEY.name
 SENTRY_AUTH_TOKEN: Final = credentials.SENTRY_AUTH_TOKEN.name
 CREDENTIAL_KEYS: Final = tuple(c.name for c in credentials.CREDENTIALS)
 PRODUCTION_STACKS_KEY: Final = "productionStacks"
-# Settings of the Neon project itself: they apply only where this stack manages it (ballast:neonManageProject).
+# The Neon project's own settings: they apply only where this stack manages it (neonManageProject).
 NEON_PROJECT_KEYS: Final = (
     "neonProjectName", "neonOrgId", "neonRegion", "neonPgVersion", "neonHistoryRetentionSeconds",
 )  # fmt: skip
@@ -142,7 +142,8 @@ HINTS: Final[Mapping[str, str]] = {
     "neonProjectStack": "the stack whose `neonProjectId` output names the project (e.g. production)",
     "neonManageProject": "true when this stack declares the Neon project (creates it, or adopts "
     "ballast:neonProjectId, and sets its region, Postgres version and history window), else false",
-    "neonRegion": "a Neon region id such as aws-eu-central-1 (beside aws:region); fixed once the project exists",
+    "neonRegion": "a Neon region id such as aws-eu-central-1 (beside aws:region); fixed once the project "
+    "exists",
     "neonPgVersion": f"a Postgres major version Neon runs: {', '.join(map(str, PG_VERSIONS))}; fixed once "
     "the project exists",
     "neonHistoryRetentionSeconds": f"0 to {MAX_HISTORY_RETENTION_SECONDS} seconds, within your Neon plan's "

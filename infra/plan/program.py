@@ -42,7 +42,8 @@ def run_stage_program(files: StackFiles, runner: Runner) -> list[RecordedResourc
 def stage_settings(files: StackFiles) -> tuple[dict[str, Any], frozenset[str]]:
     """Every setting of the stage as ``infra.config`` validates it — the stack file over the profile's
     defaults (what differs by stage) — plus the derived reserved concurrency and history window and the
-    other namespaces' values; and which of those keys are secret. Raises :class:`ProgramConfigError` listing every problem."""
+    other namespaces' values; and which of those keys are secret. Raises :class:`ProgramConfigError`
+    listing every problem."""
     from infra.config import CREDENTIAL_KEYS, NAMESPACE, NEON_PROJECT_KEYS, ConfigError, load_stage_config
 
     prefix = f"{NAMESPACE}:"
