@@ -79,6 +79,51 @@ def test_production_runs_on_the_protected_default_branch_and_creates_the_project
     assert config.neon_project_id is None
     assert config.neon_project_stack is None
     assert config.preview_expires_at is None
+    project = config.neon_project_args
+    assert project is not None and project.adopt_project_id is None  # created by this stack
+    assert project.history_retention_seconds >= 7 * 86400  # a week of point-in-time restore
+    assert (project.region_id, project.pg_version) == ("aws-eu-central-1", 17)
+    assert "7 days" in config.history_window
+
+
+def test_production_adopts_a_project_by_id_and_keeps_managing_it() -> None:
+    project = load("production", neonProjectId="shiny-wind-028834").neon_project_args
+    assert project is not None and project.adopt_project_id == "shiny-wind-028834"
+
+
+def test_history_windows_per_profile_shrink_from_production_to_previews() -> None:
+    windows = [load(stack).neon_history_retention_seconds for stack in ("production", "staging", "pr-9")]
+    assert windows == sorted(windows, reverse=True) and len(set(windows)) == 3
+    assert windows[-1] <= 6 * 3600  # what every Neon plan (Free included) allows
+    # Staging and previews use production's project, whose window they share: they declare none.
+    for stack in ("staging", "pr-9"):
+        config = load(stack)
+        assert config.neon_project_args is None
+        assert "set by stack production" in config.history_window
+    assert load("staging", neonManageProject=True).neon_project_args is not None  # its own project
+
+
+@pytest.mark.parametrize(
+    ("values", "key", "fragment"),
+    [
+        ({"neonRegion": "Frankfurt"}, "neonRegion", "not a Neon region id"),
+        ({"neonPgVersion": 13}, "neonPgVersion", "Neon runs Postgres"),
+        ({"neonHistoryRetentionSeconds": 2592001}, "neonHistoryRetentionSeconds", "0 to 2592000"),
+        ({"neonHistoryRetentionSeconds": -1}, "neonHistoryRetentionSeconds", "0 to 2592000"),
+        (
+            {"neonProjectStack": "other"},
+            "neonProjectStack",
+            "cannot be combined with ballast:neonManageProject",
+        ),
+        ({"neonManageProject": False}, "neonProjectStack", "name the Neon project"),
+    ],
+)
+def test_neon_project_settings_are_refused_naming_the_key(
+    values: dict[str, Any], key: str, fragment: str
+) -> None:
+    [problem] = problems_of("production", {**SHARED, **values})
+    assert problem.startswith(f"ballast:{key}: "), problem
+    assert fragment in problem, problem
 
 
 def test_staging_and_previews_read_the_project_from_production_and_previews_branch_from_staging() -> None:
