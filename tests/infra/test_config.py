@@ -80,7 +80,8 @@ def test_production_runs_on_the_protected_default_branch_and_creates_the_project
     assert config.neon_project_stack is None
     assert config.preview_expires_at is None
     project = config.neon_project_args
-    assert project is not None and project.adopt_project_id is None  # created by this stack
+    assert project is not None
+    assert project.adopt_project_id is None
     assert project.history_retention_seconds >= 7 * 86400  # a week of point-in-time restore
     assert (project.region_id, project.pg_version) == ("aws-eu-central-1", 17)
     assert "7 days" in config.history_window
@@ -88,12 +89,14 @@ def test_production_runs_on_the_protected_default_branch_and_creates_the_project
 
 def test_production_adopts_a_project_by_id_and_keeps_managing_it() -> None:
     project = load("production", neonProjectId="shiny-wind-028834").neon_project_args
-    assert project is not None and project.adopt_project_id == "shiny-wind-028834"
+    assert project is not None
+    assert project.adopt_project_id == "shiny-wind-028834"
 
 
 def test_history_windows_per_profile_shrink_from_production_to_previews() -> None:
     windows = [load(stack).neon_history_retention_seconds for stack in ("production", "staging", "pr-9")]
-    assert windows == sorted(windows, reverse=True) and len(set(windows)) == 3
+    assert windows == sorted(windows, reverse=True)
+    assert len(set(windows)) == 3
     assert windows[-1] <= 6 * 3600  # what every Neon plan (Free included) allows
     # Staging and previews use production's project, whose window they share: they declare none.
     for stack in ("staging", "pr-9"):

@@ -19,7 +19,14 @@ from infra.build import BuildSpec, planned_layer
 from infra.function import HEALTH_HANDLER
 from runtime import constants
 from runtime.settings import load_settings
-from tests.infra.program_harness import ProgramRun, Registration, committed_config, run_program, unwrapped
+from tests.infra.program_harness import (
+    STACK_TYPE,
+    ProgramRun,
+    Registration,
+    committed_config,
+    run_program,
+    unwrapped,
+)
 
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -235,20 +242,18 @@ def test_sentry_project_and_rate_limited_key_per_stage(run: ProgramRun) -> None:
     assert plain(key, "rate_limit_window_seconds") == 60
 
 
-def test_production_is_protected_and_other_stages_are_not(run: ProgramRun) -> None:
-    data = [
-        r
-        for r in run.monitor.registrations
-        if r.type in NEON_DATA or r.type.startswith("pulumi-python:dynamic/sentry")
-    ]
-    kept = [r for r in run.monitor.registrations if r.type in (SECRET, PASSWORD)]
+def test_production_protects_every_resource_and_other_stages_none(run: ProgramRun) -> None:
+    """Protection is all or nothing per stage: a production ``pulumi destroy`` fails before it deletes
+    anything (the engine deletes unprotected resources first), and a preview's destroy removes all."""
+    declared = [r for r in run.monitor.registrations if r.type != STACK_TYPE]
+    retained = {r.type for r in declared if r.retain_on_delete}
 
-    assert len(data) == (6 if run.stack == "production" else 5)
+    assert len(declared) >= len(COMMON) + len(COMPONENTS)
     if run.stack == "production":
-        assert all(r.protect and r.retain_on_delete for r in data)
-        assert all(r.protect for r in kept)
+        assert [r.name for r in declared if not r.protect] == []
+        assert retained == {*NEON_DATA, SENTRY_PROJECT, SENTRY_KEY}  # what holds data outlives a teardown
     else:
-        assert not any(r.protect or r.retain_on_delete for r in run.monitor.registrations)
+        assert [r.name for r in declared if r.protect or r.retain_on_delete] == []
 
 
 def test_exports_are_identifiers_plus_one_secret(run: ProgramRun) -> None:

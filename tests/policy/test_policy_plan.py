@@ -29,6 +29,9 @@ PLANTED_URL = f"http://hook-user:{PLANTED_PASSWORD}@localhost:8080/notify"
 PLANTED_KEY = "WEBHOOK_URL"
 ENVIRONMENT_KEY = "ballast:environment"
 PLAN_TIMEOUT_SECONDS = 180
+STACK_TYPE = "pulumi:pulumi:Stack"
+HISTORY_KEY = "ballast:neonHistoryRetentionSeconds"
+SENTRY_TYPES = ("pulumi-python:dynamic/sentry:Project", rules.SENTRY_KEY_TYPE)
 
 pytestmark = pytest.mark.skipif(
     not all((REPO_ROOT / name).is_file() for name in STACK_FILES),
@@ -83,10 +86,35 @@ def test_each_stage_plans_clean(tmp_path: Path, stack: str) -> None:
     if stack == "pr-7":
         assert data["config_source"].startswith("preview profile")
         assert data["settings"]["ballast:previewExpiryDays"] >= 1
+    assert data["settings"]["neonHistoryWindow"]  # every stage's history window, with where it is set
+    [project] = [r for r in data["resources"] if r["type"] == rules.NEON_PROJECT_TYPE] or [None]
     if stack == "production":
-        neon = [r for r in data["resources"] if r["type"] in rules.NEON_DATA_TYPES]
-        assert neon
-        assert all(r["protect"] for r in neon)
+        assert project is not None
+        assert project["inputs"]["history_retention_seconds"] == data["settings"][HISTORY_KEY] >= 7 * 86400
+    else:
+        assert project is None  # staging and previews live in production's project
+        assert HISTORY_KEY not in data["settings"]
+        assert "stack production" in data["settings"]["neonHistoryWindow"]
+
+
+@pytest.mark.parametrize("stack", ["staging", "production", "pr-7"])
+def test_production_protects_every_resource_and_other_stages_none(tmp_path: Path, stack: str) -> None:
+    """A production destroy stops before deleting anything; a preview's removes everything it made."""
+    _, data, output = plan_json(project_copy(tmp_path), stack)
+    declared = [r for r in data["resources"] if r["type"] != STACK_TYPE and not r["read"]]
+    retained = {r["type"] for r in declared if r["retain_on_delete"]}
+
+    assert len(declared) >= 19, output  # every resource and component of the stage
+    if stack == "production":
+        assert [r["name"] for r in declared if not r["protect"]] == []
+        assert retained == {*rules.NEON_DATA_TYPES, *SENTRY_TYPES}  # what holds data stays on a teardown
+    else:
+        assert [r["name"] for r in declared if r["protect"] or r["retain_on_delete"]] == []
+        [branch] = [r for r in declared if r["type"] == rules.NEON_BRANCH_TYPE]
+        assert branch["inputs"]["adopt_default_branch"] is False  # its own branch: deleted, not released
+    if stack == "pr-7":
+        [secret] = [r for r in declared if r["type"] == "aws:secretsmanager/secret:Secret"]
+        assert secret["inputs"]["recoveryWindowInDays"] == 0  # gone at once, the name free again
 
 
 def test_text_plan_shows_the_tree_settings_and_verdict(tmp_path: Path) -> None:
