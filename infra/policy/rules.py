@@ -44,6 +44,7 @@ NEON_BRANCH_TYPE: Final = "pulumi-python:dynamic/neon:Branch"
 NEON_ROLE_TYPE: Final = "pulumi-python:dynamic/neon:Role"
 NEON_DATABASE_TYPE: Final = "pulumi-python:dynamic/neon:Database"
 SENTRY_KEY_TYPE: Final = "pulumi-python:dynamic/sentry:ClientKey"
+ENGINE_TYPE_PREFIX: Final = "pulumi:"  # pulumi:providers:*, pulumi:pulumi:StackReference, pulumi:pulumi:Stack
 # The stateful Neon resources; a Connection only reads connection strings and holds no data.
 NEON_DATA_TYPES: Final = (NEON_PROJECT_TYPE, NEON_BRANCH_TYPE, NEON_ROLE_TYPE, NEON_DATABASE_TYPE)
 
@@ -327,6 +328,19 @@ def production_neon_protected(args: ResourceValidationArgs, report_violation: Re
         )
 
 
+def production_resources_protected(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type in NEON_DATA_TYPES or args.resource_type.startswith(ENGINE_TYPE_PREFIX):
+        return  # Neon data has its own rule; providers, stack references and the stack are the engine's
+    if not in_production(args) or args.opts.protect:
+        return
+    report_violation(
+        f"{_subject(args)}: is not protected, so `pulumi destroy` deletes it before it stops at the "
+        "protected resources, leaving production half torn down. Protect it like the rest of the stage "
+        "(the stage's ResourceOptions(protect=True) on its component; children inherit it).",
+        None,
+    )
+
+
 def preview_branch_expires(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != NEON_BRANCH_TYPE or not in_preview_stack(args):
         return
@@ -568,6 +582,13 @@ RULES: Final[tuple[ResourceRule | StackRule, ...]] = (
         description="Checks that production Neon resources (project, branch, role, database) are protected "
         "from deletion, and the production branch is protected in Neon.",
         check=production_neon_protected,
+        config=_production_config(),
+    ),
+    ResourceRule(
+        name="production-resources-protected",
+        description="Checks that every other resource of a production stack is protected too, so "
+        "`pulumi destroy` fails before deleting any of it instead of half-destroying production.",
+        check=production_resources_protected,
         config=_production_config(),
     ),
     ResourceRule(

@@ -80,7 +80,7 @@ def evaluate_stack(stack_spec: dict[str, dict[str, Any]], stack: str = "producti
             resource_type,
             spec["props"],
             name="api-logs" if resource_type == rules.LOG_GROUP_TYPE else "subject",
-            protect=spec.get("protect", False),
+            protect=spec.get("protect", True),  # a valid production stack protects everything
             dependencies=spec.get("dependencies", ()),
         )
         for resource_type, spec in stack_spec.items()
@@ -198,6 +198,12 @@ BROKEN = [
         ["neon:Database 'subject'", "protect=True"],
     ),
     (
+        "production-resources-protected",
+        _set(rules.FUNCTION_TYPE, "protect", False),
+        rules.FUNCTION_TYPE,
+        ["aws:lambda/function:Function 'subject'", "pulumi destroy", "protect=True"],
+    ),
+    (
         "production-neon-protected",
         _set_prop(rules.NEON_BRANCH_TYPE, "protected", False),
         rules.NEON_BRANCH_TYPE,
@@ -273,6 +279,7 @@ def test_production_only_rules_stay_quiet_outside_production() -> None:
     _variables(spec)["DATABASE_URL"] = planted_url("127.0.0.1")
     del _variables(spec)["SENTRY_DSN"]
     spec[rules.NEON_BRANCH_TYPE]["protect"] = False
+    spec[rules.LOG_GROUP_TYPE]["protect"] = False
 
     assert evaluate_stack(spec, "staging").violations == []
     names = {v.policy for v in evaluate_stack(spec).violations}
@@ -281,6 +288,7 @@ def test_production_only_rules_stay_quiet_outside_production() -> None:
         "production-database-url-uses-pooler",
         "production-has-sentry-dsn",
         "production-neon-protected",
+        "production-resources-protected",
     }
 
 
@@ -301,12 +309,12 @@ def test_unknown_values_during_preview_are_skipped_not_guessed() -> None:
         "reservedConcurrentExecutions": 5.0,
         "environment": {"variables": {"DATABASE_URL": unknown, "SENTRY_DSN": unknown}},
     }
-    evaluation = check(rules.FUNCTION_TYPE, props)
+    evaluation = check(rules.FUNCTION_TYPE, props, protect=True)
     assert [v.policy for v in evaluation.violations] == ["function-has-log-group"]  # no log group declared
     assert evaluation.skipped == []
 
     whole_environment_unknown = {**props, "environment": unknown}
-    evaluation = check(rules.FUNCTION_TYPE, whole_environment_unknown)
+    evaluation = check(rules.FUNCTION_TYPE, whole_environment_unknown, protect=True)
     assert [v.policy for v in evaluation.violations] == ["function-has-log-group"]
 
 
