@@ -9,6 +9,17 @@ else ``SENTRY_AUTH_TOKEN`` is read at call time — never an input or output (``
 Only the key's public DSN leaves Sentry, as a secret output; the legacy secret key in Sentry's response is
 dropped. The base URL is an input: ``https://sentry.io`` (or a region such as
 ``https://de.sentry.io``) or a self-hosted Sentry.
+
+Token scopes, as the published API requires them (any one listed scope admits a call):
+``project:read`` to read a project and its keys (GET); ``project:write`` to create a project in a team and
+to create or update keys, and to update a project's name or platform (``project:read`` alone may change
+only ``isBookmarked``); ``project:admin`` to delete a project or a key — what ``pulumi destroy`` of a
+preview and a project's replacement do. So: ``project:read``, ``project:write``, ``project:admin``.
+
+A project cannot change team through the published API (``PUT`` takes no team): a new ``team`` replaces
+the project, deleting the old one first (``Monitoring`` sets ``delete_before_replace``: the slug is unique
+in the organization). A project moved to another team in Sentry itself is read back by a refresh, so
+``pulumi up --refresh`` then keeps it.
 """
 
 from __future__ import annotations
@@ -43,7 +54,11 @@ MAX_PROJECT_NAME_CHARS = 50
 MAX_KEY_NAME_CHARS = 64
 MAX_RATE_LIMIT_WINDOW_SECONDS = 86400
 RATE_LIMIT_KEYS = ("rate_limit_count", "rate_limit_window_seconds")
-AUTH_HINT = f"check the Sentry auth token ({SENTRY_AUTH_TOKEN.where}) and its scopes"
+SCOPES = ("project:read", "project:write", "project:admin")  # which call needs which: module docstring
+AUTH_HINT = (
+    f"check the Sentry auth token ({SENTRY_AUTH_TOKEN.where}) and its scopes: project:read reads, "
+    "project:write creates and updates projects and keys, project:admin deletes a project or a key"
+)
 
 
 class SentryProvisioningError(Exception):
@@ -137,6 +152,9 @@ class SentryProjectProvider(_SentryProvider):
         if project is None:
             return dyn.ReadResult("", {})
         live = {"project_id": str(project.get("id", "")), "project_name": project.get("name")}
+        teams = [t.get("slug") for t in project.get("teams") or [] if isinstance(t, dict)]
+        if teams and props.get("team") not in teams:  # moved to another team in Sentry
+            live["team"] = teams[0]
         outs = stored({**props, **live})
         return dyn.ReadResult(id_, outs, read_inputs(outs, self.INPUT_KEYS))
 
