@@ -33,7 +33,12 @@ from infra.monitoring import MonitoringArgs
 from infra.providers import credentials
 from infra.providers.neon import MAX_EXPIRY, preview_expiry
 from infra.providers.neon_client import NEON_API_BASE_URL
-from infra.providers.neon_project import MAX_HISTORY_RETENTION_SECONDS, PG_VERSIONS, NeonProjectArgs
+from infra.providers.neon_project import (
+    MAX_HISTORY_RETENTION_SECONDS,
+    PG_VERSIONS,
+    PLAN_HISTORY_LIMITS,
+    NeonProjectArgs,
+)
 from infra.providers.sentry import SENTRY_API_BASE_URL
 from runtime import constants
 
@@ -89,7 +94,7 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
         "protect": True,
         "neonManageProject": True,
         # Point-in-time restore a week back: the Launch plan's maximum (Scale allows 30 days, Free 6 hours).
-        "neonHistoryRetentionSeconds": 7 * DAY,
+        "neonHistoryRetentionSeconds": PLAN_HISTORY_LIMITS["launch"],
         "neonUseDefaultBranch": True,
         "neonProtectedBranch": True,
         "computeMinCu": 0.5,
@@ -120,7 +125,7 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
     Profile.PREVIEW: {
         "neonProjectStack": "production",
         "neonParentStack": "staging",
-        "neonHistoryRetentionSeconds": 6 * HOUR,  # every plan allows it (Free's maximum); own project only
+        "neonHistoryRetentionSeconds": PLAN_HISTORY_LIMITS["free"],  # every plan allows it; own project only
         "computeMinCu": 0.25,
         "computeMaxCu": 0.25,
         "suspendTimeoutSeconds": 60,
@@ -147,7 +152,7 @@ HINTS: Final[Mapping[str, str]] = {
     "neonPgVersion": f"a Postgres major version Neon runs: {', '.join(map(str, PG_VERSIONS))}; fixed once "
     "the project exists",
     "neonHistoryRetentionSeconds": f"0 to {MAX_HISTORY_RETENTION_SECONDS} seconds, within your Neon plan's "
-    "limit (Free 21600, Launch 604800, Scale 2592000)",
+    f"limit ({', '.join(f'{plan} {limit}' for plan, limit in PLAN_HISTORY_LIMITS.items())})",
     "neonParentStack": "the stack whose `neonBranchId` output is the parent branch (e.g. staging)",
     "neonParentBranchId": "a Neon branch id such as br-cool-darkness-123456, or unset it",
     "computeMinCu": "one of 0.25, 0.5, 1 … 16 CU",
