@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.output import UNKNOWN as UNKNOWN_OBJECT
 
 from infra.providers.http import ApiError
 from infra.providers.neon import NeonConfigError
+from infra.providers.neon_client import neon_client
 from infra.providers.neon_project import (
     MAX_HISTORY_RETENTION_SECONDS,
     PLAN_HISTORY_LIMITS,
+    NeonProjectArgs,
     NeonProjectProvider,
 )
 from infra.providers.props import UNKNOWN
 from runtime.constants import NEON_API_KEY
+from tests.fixtures.config import configured
 from tests.fixtures.fake_api import FAST_RETRY, Fault
 from tests.fixtures.fake_neon import FAST_POLL, TEST_API_KEY, FakeNeon
 
@@ -124,6 +131,7 @@ def test_adopting_a_project_applies_history_and_never_deletes_it(fake_neon: Fake
     assert not [r for r in fake_neon.requests if r.method == "POST"]  # nothing created
 
     p.delete(created.id, outs)
+    p.delete(created.id, {**outs, "adopted": None})  # even with the flag lost, the id says adopted
     assert created.id in fake_neon.projects
     assert not [r for r in fake_neon.requests if r.method == "DELETE"]
     assert fake_neon.violations == []
@@ -195,3 +203,26 @@ def test_unknown_inputs_of_a_first_preview_pass_check(fake_neon: FakeNeon) -> No
     for unknown in (UNKNOWN, UNKNOWN_OBJECT):
         result = provider().check({}, project_inputs(fake_neon, project_name=unknown, region_id=unknown))
         assert result.failures == []
+
+
+def test_the_key_comes_from_configure_never_inputs_or_the_pickle(
+    fake_neon: FakeNeon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(NEON_API_KEY)
+    p = configured(provider(), {"ballast:neonApiKey": TEST_API_KEY})
+    created = p.create(checked(project_inputs(fake_neon, adopt_project_id=fake_neon.project_id)))
+    assert TEST_API_KEY not in json.dumps(created.outs)
+    pickled = base64.b64decode(serialize_provider(p))  # what the program stores as __provider
+    assert TEST_API_KEY.encode() not in pickled
+    assert b"infra.providers.neon_project" in pickled  # by reference: this import path must stay
+    assert len(pickled) < 1024
+    assert not {"api_key", "auth_token"} & {f.name for f in dataclasses.fields(NeonProjectArgs)}
+
+
+def test_the_fake_holds_project_requests_to_the_spec(fake_neon: FakeNeon) -> None:
+    """Region and Postgres version are not in the update schema: the fake refuses them, as a contract test."""
+    client = neon_client(base_url=fake_neon.base_url, api_key=TEST_API_KEY, retry=FAST_RETRY, poll=FAST_POLL)
+    with client, pytest.raises(ApiError, match=r"HTTP 400"):
+        client.update_project(fake_neon.project_id, {"region_id": "aws-eu-central-1"})
+    assert any("region_id" in violation for violation in fake_neon.violations)
+    assert fake_neon.projects[fake_neon.project_id].region_id == "aws-us-east-2"
