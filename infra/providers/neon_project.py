@@ -270,7 +270,7 @@ class NeonProjectProvider(_NeonProvider):
         )
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        if props.get("adopted"):
+        if props.get("adopted") or props.get("adopt_project_id"):
             return  # adopted: released untouched, whatever else happens
         with self._client(props) as neon:
             neon.delete_project(id_)
