@@ -31,12 +31,11 @@ from typing import Any, Final
 
 import pulumi
 import pulumi.dynamic as dyn
-from pulumi.output import Unknown
 
 from infra.providers.http import NotFound, recover_create
 from infra.providers.neon import NeonConfigError, _NeonProvider
 from infra.providers.neon_client import NEON_API_BASE_URL, NeonClient, NeonProvisioningError
-from infra.providers.props import UNKNOWN, changed_keys
+from infra.providers.props import changed_keys, is_unknown, keep_unknowns, read_inputs
 
 # The spec: ProjectCreateRequest / ProjectUpdateRequest.
 MAX_HISTORY_RETENTION_SECONDS: Final = 2_592_000  # 30 days
@@ -53,8 +52,8 @@ FIXED_AT_CREATION: Final = ("region_id", "pg_version")
 
 
 def _known(value: Any) -> bool:
-    """A value the engine knows now (a first preview hands unknown outputs over as ``Unknown``)."""
-    return value is not None and value != UNKNOWN and not isinstance(value, Unknown)
+    """A value the engine knows now (in a preview, an output not yet known arrives unknown)."""
+    return value is not None and not is_unknown(value)
 
 
 def _whole(value: Any) -> int | None:
@@ -169,6 +168,7 @@ _PROBLEM_KEYS: Final = (
     "org_id",
     "adopt_project_id",
 )
+INPUT_KEYS: Final = (*_PROBLEM_KEYS, "api_base_url")
 
 
 def _missing(props: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -187,7 +187,7 @@ class NeonProjectProvider(_NeonProvider):
             for key in ("pg_version", "history_retention_seconds")
             if _whole(news.get(key)) is not None
         }
-        return dyn.CheckResult({**news, **normalized}, failures)
+        return dyn.CheckResult(keep_unknowns(news, normalized), failures)
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         settings = ProjectSettings.from_props(props)
@@ -244,7 +244,8 @@ class NeonProjectProvider(_NeonProvider):
             "history_retention_seconds": project.get("history_retention_seconds"),
         }
         outputs = _project_outputs(project, branch_id, adopted=bool(props.get("adopted", False)))
-        return dyn.ReadResult(id_, {**props, **live, **outputs})
+        outs = {**props, **live, **outputs}
+        return dyn.ReadResult(id_, outs, read_inputs(outs, INPUT_KEYS))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         # An adopted project cannot be replaced (a re-adoption would be the same project): its fixed settings
