@@ -1,0 +1,180 @@
+"""Where the engine looks, and what it starts: the program directory, the virtualenv, ``pulumi install``'s
+requirements, the provider host loading old and new pickled providers, and the policy pack.
+
+Each process is started the way the Pulumi CLI starts it (see :mod:`tests.engine.engine`); a clone of the
+project (``conftest.clone_project``) stands in for a fresh checkout.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import pickletools
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import grpc
+import pytest
+import yaml
+from google.protobuf import empty_pb2
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime.proto import analyzer_pb2_grpc
+
+from infra.policy.pack import build_policies
+from infra.providers.neon import (
+    NeonBranchProvider,
+    NeonConnectionProvider,
+    NeonDatabaseProvider,
+    NeonRoleProvider,
+)
+from infra.providers.sentry import SentryClientKeyProvider, SentryProjectProvider
+from tests.engine.conftest import CREDENTIALS
+from tests.engine.engine import (
+    PROVIDER_LAUNCHER,
+    STARTUP_TIMEOUT_SECONDS,
+    Project,
+    child_env,
+    provider_host,
+)
+
+DATA: Final = Path(__file__).resolve().parent / "data"
+RECORDED: Final = json.loads((DATA / "providers-2d603d4.json").read_text(encoding="utf-8"))
+PROVIDERS: Final = (
+    NeonBranchProvider,
+    NeonRoleProvider,
+    NeonDatabaseProvider,
+    NeonConnectionProvider,
+    SentryProjectProvider,
+    SentryClientKeyProvider,
+)
+# Every class a pickled provider names (dill pickles them by reference): moving one breaks old stacks.
+STABLE_PATHS: Final = frozenset(
+    {f"{cls.__module__}.{cls.__qualname__}" for cls in PROVIDERS}
+    | {"infra.providers.http.RetryPolicy", "infra.providers.neon_client.PollPolicy"}
+)
+
+
+def referenced_classes(blob: str) -> set[str]:
+    """``module.name`` of every global a pickle loads (protocol 4: two strings, then STACK_GLOBAL)."""
+    strings: list[str] = []
+    found: set[str] = set()
+    for opcode, arg, _ in pickletools.genops(base64.b64decode(blob)):
+        if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            strings.append(str(arg))
+        elif opcode.name == "STACK_GLOBAL":
+            found.add(f"{strings[-2]}.{strings[-1]}")
+        elif opcode.name == "GLOBAL":
+            found.add(str(arg).replace(" ", "."))
+    return found
+
+
+def test_the_program_directory_virtualenv_and_requirements_are_where_the_engine_looks(
+    project: Project,
+) -> None:
+    assert "main" not in yaml.safe_load((project.root / "Pulumi.yaml").read_text(encoding="utf-8"))
+    assert project.program_dir == project.root  # getPwdMain: no main, the root is the program's pwd
+    assert (project.program_dir / "__main__.py").is_file()
+    assert (project.virtualenv / "bin" / "python").exists()
+    assert project.virtualenv == project.program_dir / ".venv"  # the launcher resolves it against its pwd
+    requirements = (project.program_dir / "requirements.txt").read_text(encoding="utf-8")
+    assert (
+        "pulumi==" in requirements
+    )  # what `pulumi install` installs (InstallDependencies, cwd = program dir)
+    assert "-r infra/policy/requirements.txt" in requirements  # the policy pack shares the venv
+    assert "pulumi-policy==" in (project.root / "infra/policy/requirements.txt").read_text(encoding="utf-8")
+
+
+def test_the_launcher_refuses_a_program_directory_without_the_virtualenv(project: Project) -> None:
+    """What `main: infra/` did: the engine starts the plugin from infra/, where .venv does not exist."""
+    done = subprocess.run(
+        ["/bin/sh", str(PROVIDER_LAUNCHER), "127.0.0.1:1"],
+        cwd=project.root / "infra",
+        env=child_env(project.runtime_env()) | {"PWD": str(project.root / "infra")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "infra/.venv" in done.stderr
+    assert "doesn't exist" in done.stderr
+
+
+def test_pickled_providers_of_now_and_of_2d603d4_load_in_a_fresh_provider_host(project: Project) -> None:
+    assert RECORDED["commit"].startswith("2d603d4")
+    recorded: dict[str, str] = RECORDED["providers"]
+    current = {f"{cls.__module__}.{cls.__qualname__}": serialize_provider(cls()) for cls in PROVIDERS}
+    assert set(recorded) == set(current) == {f"{c.__module__}.{c.__qualname__}" for c in PROVIDERS}
+    for blob in (*recorded.values(), *current.values()):
+        classes = referenced_classes(blob)
+        assert classes <= STABLE_PATHS, classes - STABLE_PATHS
+        for path in classes:  # each still importable under the recorded path
+            module, _, name = path.rpartition(".")
+            assert getattr(importlib.import_module(module), name)
+
+    checked: dict[str, list[tuple[str, str]]] = {}
+    with provider_host(project, dict(CREDENTIALS), frozenset(CREDENTIALS)) as host:
+        for label, blobs in (("2d603d4", recorded), ("now", current)):
+            for path, blob in blobs.items():
+                # Check unpickles the provider in the host (dill.loads, configure()) and runs its check().
+                inputs, failures = host.check(f"urn:pulumi:s::ballast::{path}::r", {}, {"__provider": blob})
+                assert inputs["__provider"] == blob
+                checked[f"{label} {path}"] = failures
+    assert len(checked) == 2 * len(PROVIDERS)
+    for where, failures in checked.items():  # empty inputs: each provider's own check refused them
+        assert failures, where
+        assert all(reason.endswith("is required") or "number" in reason for _, reason in failures), where
+
+
+@pytest.fixture
+def analyzer(project: Project) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """The pack as ``RunPlugin`` starts an analyzer: its venv from PulumiPolicy.yaml, resolved against the
+    pack directory; ``python -u -m pulumi.policy <engine> <pack dir>``, the pack directory as working dir."""
+    pack = project.root / "infra" / "policy"
+    options: dict[str, Any] = yaml.safe_load((pack / "PulumiPolicy.yaml").read_text(encoding="utf-8"))[
+        "runtime"
+    ]["options"]
+    assert options["toolchain"] == "pip"
+    venv = (pack / options["virtualenv"]).resolve()
+    assert venv == (project.root / ".venv").resolve()
+    env = child_env({"PULUMI_PROJECT": "ballast", "PULUMI_STACK": "production", "PULUMI_DRY_RUN": "true"})
+    process = subprocess.Popen(
+        [str(venv / "bin" / "python"), "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
+        cwd=pack,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines: list[str] = []
+        assert process.stdout is not None
+        stdout = process.stdout
+        reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(STARTUP_TIMEOUT_SECONDS)
+        port = lines[0].strip() if lines else ""
+        if not port.isdigit():
+            process.kill()
+            pytest.fail(f"the policy pack printed {port!r}: {process.communicate(timeout=10)[1][-3000:]}")
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def test_the_policy_pack_finds_its_code_and_virtualenv_when_started_from_its_directory(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    assert {p.name for p in info.policies} == {p.name for p in build_policies()}
+    assert "no-localhost-in-production" in {p.name for p in info.policies}
