@@ -17,6 +17,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from infra.policy.evaluate import ENFORCEMENT_LEVEL_KEY
 from infra.policy.rules import DEFAULT_PRODUCTION_STACKS, PRODUCTION_STACKS, RULES, ResourceRule, StackRule
 
 PACK_NAME: Final = "ballast"
@@ -54,9 +55,14 @@ def build_policies() -> list[Policy]:
 
 
 def initial_config() -> dict[str, EnforcementLevel | dict[str, Any]]:
-    """``productionStacks`` for every rule that has it, from ``PRODUCTION_STACK_NAMES``."""
+    """``productionStacks`` for every rule that has it, from ``PRODUCTION_STACK_NAMES``, with the rule's own
+    level: an entry without one reaches the engine as a ``PolicyConfig`` whose level is the proto default,
+    advisory, which overrides the policy's (a mandatory rule would only warn under ``pulumi preview``)."""
     return {
-        rule.name: {PRODUCTION_STACKS: list(PRODUCTION_STACK_NAMES)}
+        rule.name: {
+            ENFORCEMENT_LEVEL_KEY: rule.enforcement_level or PACK_ENFORCEMENT_LEVEL,
+            PRODUCTION_STACKS: list(PRODUCTION_STACK_NAMES),
+        }
         for rule in RULES
         if PRODUCTION_STACKS in rule.config
     }

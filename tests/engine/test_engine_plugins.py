@@ -22,7 +22,7 @@ import pytest
 import yaml
 from google.protobuf import empty_pb2
 from pulumi.dynamic.dynamic import serialize_provider
-from pulumi.runtime.proto import analyzer_pb2_grpc
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from infra.policy.pack import build_policies
 from infra.providers.neon import (
@@ -178,3 +178,17 @@ def test_the_policy_pack_finds_its_code_and_virtualenv_when_started_from_its_dir
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
     assert {p.name for p in info.policies} == {p.name for p in build_policies()}
     assert "no-localhost-in-production" in {p.name for p in info.policies}
+
+
+def test_the_packs_initial_config_keeps_each_rules_own_enforcement_level(
+    analyzer: analyzer_pb2_grpc.AnalyzerStub,
+) -> None:
+    """The engine lets a valid level in the initial config override the policy's own, and an entry without
+    one arrives as the proto default (advisory): a mandatory rule must say so there too."""
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+    own = {p.name: p.enforcementLevel for p in info.policies}
+    assert info.initialConfig, "the pack sends productionStacks per rule"
+    for name, config in info.initialConfig.items():
+        assert config.enforcementLevel == own[name], name
+    assert own["no-localhost-in-production"] == analyzer_pb2.MANDATORY
+    assert info.initialConfig["no-localhost-in-production"].enforcementLevel == analyzer_pb2.MANDATORY
