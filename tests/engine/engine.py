@@ -365,6 +365,7 @@ class Deployment:
     host: ProviderHost
     stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     state: dict[str, Resource] = field(default_factory=dict)
+    others: dict[str, tuple[str, struct_pb2.Struct]] = field(default_factory=dict)  # mocked, by URN
 
     def run(self, *, preview: bool) -> Run:
         """``pulumi preview`` (``preview=True``) or ``pulumi up`` for the dynamic resources."""
@@ -486,10 +487,21 @@ class Monitor(MockMonitor):
         return f"urn:pulumi:{self.deployment.stack}::{self.deployment.project.name}::{qualified}::{name}"
 
     def RegisterResource(self, request: Any) -> Any:  # gRPC method name
-        if not request.type.startswith(DYNAMIC_PREFIX):
-            return super().RegisterResource(request)  # type: ignore[no-untyped-call]
         urn = self.make_urn(request.parent, request.type, request.name)
-        return self.deployment.register(urn, request, self.run)
+        if request.type.startswith(DYNAMIC_PREFIX):
+            return self.deployment.register(urn, request, self.run)
+        if not request.custom or request.type.startswith("pulumi:providers:"):
+            return super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        # Other providers' resources: the mocks answer an up; a preview answers as the engine does — the
+        # stored outputs of what exists, and for a create the inputs only (id and computed outputs unknown).
+        known = self.deployment.others.get(urn)
+        if self.run.preview:
+            if known is not None:
+                return resource_pb2.RegisterResourceResponse(urn=urn, id=known[0], object=known[1])
+            return resource_pb2.RegisterResourceResponse(urn=urn, id="", object=request.object)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self.deployment.others[urn] = (response.id, response.object)
+        return response
 
 
 class _MonitorService(resource_pb2_grpc.ResourceMonitorServicer):

@@ -248,3 +248,18 @@ def test_no_credential_in_any_registration_input_output_or_pickled_provider(life
     for run in runs:
         for registration in run.registrations:
             assert not {"api_key", "auth_token"} & set(registration.object)
+
+
+def test_a_first_production_preview_accepts_the_unknown_project_id(project: Project, fakes: Fakes) -> None:
+    """Production creates its Neon project: in the first preview its id is unknown to the branch."""
+    config = stack_config(project, "production", fakes)
+    with provider_host(project, config, frozenset(CREDENTIALS)) as host:
+        deployment = Deployment(project, "production", config, frozenset(CREDENTIALS), host)
+        run = _checked(deployment.run(preview=True), "production preview")
+    branch = run.step("neon:Branch")
+    assert branch.op == "create"
+    assert branch.checked["project_id"] == UNKNOWN
+    assert branch.checked["adopt_default_branch"] is True
+    assert "parent_id" not in branch.checked  # the default branch has no parent: absent, not None
+    assert run.failures == {}
+    assert len(run.registrations) == len(DYNAMIC_TYPES)
