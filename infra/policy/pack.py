@@ -60,7 +60,7 @@ def initial_config() -> dict[str, EnforcementLevel | dict[str, Any]]:
     advisory, which overrides the policy's (a mandatory rule would only warn under ``pulumi preview``)."""
     return {
         rule.name: {
-            ENFORCEMENT_LEVEL_KEY: rule.enforcement_level or PACK_ENFORCEMENT_LEVEL,
+            ENFORCEMENT_LEVEL_KEY: rule.enforcement_level,
             PRODUCTION_STACKS: list(PRODUCTION_STACK_NAMES),
         }
         for rule in RULES

@@ -42,7 +42,7 @@ def test_initial_config_names_the_production_stacks_for_every_production_rule() 
     production_rules = {r.name for r in rules.RULES if rules.PRODUCTION_STACKS in r.config}
     assert set(config) == production_rules
     assert {"no-localhost-in-production", "production-neon-protected"} <= production_rules
-    levels = {r.name: r.enforcement_level or pack.PACK_ENFORCEMENT_LEVEL for r in rules.RULES}
+    levels = {r.name: r.enforcement_level for r in rules.RULES}
     for name, value in config.items():  # each with its own level: the engine would default it to advisory
         assert value == {"enforcementLevel": levels[name], "productionStacks": ["production"]}
 
