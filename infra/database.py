@@ -158,11 +158,14 @@ class Database(pulumi.ComponentResource):
             ),
             kept,
         )
+        # The children name the branch by its resource id (the branch id): a preview of a branch update keeps
+        # the id known but not its outputs (the dynamic provider has no preview), so a resized branch does
+        # not show its role and database as replaced.
         self.role = NeonRole(
             f"{name}-role",
             NeonRoleArgs(
                 project_id=project_id,
-                branch_id=self.branch.branch_id,
+                branch_id=self.branch.id,
                 role_name=args.role_name,
                 api_base_url=args.api_base_url,
             ),
@@ -172,7 +175,7 @@ class Database(pulumi.ComponentResource):
             f"{name}-database",
             NeonDatabaseArgs(
                 project_id=project_id,
-                branch_id=self.branch.branch_id,
+                branch_id=self.branch.id,
                 database_name=args.database_name,
                 owner_name=self.role.role_name,
                 api_base_url=args.api_base_url,
@@ -183,7 +186,7 @@ class Database(pulumi.ComponentResource):
             f"{name}-connection",
             NeonConnectionArgs(
                 project_id=project_id,
-                branch_id=self.branch.branch_id,
+                branch_id=self.branch.id,
                 endpoint_id=self.branch.endpoint_id,
                 database_name=self.database.database_name,
                 role_name=self.role.role_name,

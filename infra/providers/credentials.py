@@ -49,13 +49,19 @@ class Credential:
 
     def resolve(self, configured: str | None) -> str:
         """``configured`` if given, else the env var read now; raises :class:`MissingCredential`."""
-        value = _text(configured) or _text(os.environ.get(self.env_var))
+        value = self.find(configured)
         if value is None:
-            raise MissingCredential(
-                f"{self.what} is missing: set it with `pulumi config set --secret {self.config_key}` "
-                f"or export {self.env_var} in the environment that runs `pulumi`"
-            )
+            raise MissingCredential(self.missing())
         return value
+
+    def find(self, configured: str | None) -> str | None:
+        return _text(configured) or _text(os.environ.get(self.env_var))
+
+    def missing(self) -> str:
+        return (
+            f"{self.what} is missing: set it with `pulumi config set --secret {self.config_key}` "
+            f"or export {self.env_var} in the environment that runs `pulumi`"
+        )
 
 
 NEON_API_KEY: Final = Credential("neonApiKey", constants.NEON_API_KEY, "The Neon API key")
@@ -82,6 +88,13 @@ class CredentialedProvider(dyn.ResourceProvider):
     def credential(self) -> str:
         """The credential for one API call (raises :class:`MissingCredential` naming key and env var)."""
         return self.CREDENTIAL.resolve(self._configured_credential)
+
+    def credential_failures(self) -> list[dyn.CheckFailure]:
+        """For ``check()``: a missing credential stops ``pulumi preview`` with one clear line, before any
+        create would fail with the provider host's traceback. (No property: the engine prints the reason.)"""
+        if self.CREDENTIAL.find(self._configured_credential) is not None:
+            return []
+        return [dyn.CheckFailure("", self.CREDENTIAL.missing())]
 
     def __getstate__(self) -> dict[str, Any]:
         """What pickling keeps: never the configured credential."""

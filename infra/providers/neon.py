@@ -311,8 +311,9 @@ class NeonBranchProvider(_NeonProvider):
         try:
             settings = BranchSettings.from_props(news)
         except NeonConfigError as exc:
-            return dyn.CheckResult(news, [dyn.CheckFailure(exc.prop, str(exc))])
-        failures = [dyn.CheckFailure(prop, reason) for prop, reason in settings.problems()]
+            return dyn.CheckResult(news, [*self.credential_failures(), dyn.CheckFailure(exc.prop, str(exc))])
+        failures = self.credential_failures()
+        failures += [dyn.CheckFailure(prop, reason) for prop, reason in settings.problems()]
         if failures:
             return dyn.CheckResult(news, failures)
         # Normalized (typed numbers, UTC expiry); an unknown value is handed back as it came, never None.
@@ -511,7 +512,9 @@ class NeonRoleProvider(_NeonProvider):
     INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        failures = required_failures(news, ("project_id", "branch_id", "role_name"))
+        failures = self.credential_failures() + required_failures(
+            news, ("project_id", "branch_id", "role_name")
+        )
         name = news.get("role_name")
         if isinstance(name, str) and not is_unknown(name) and len(name.encode()) > 63:
             failures.append(dyn.CheckFailure("role_name", "a Postgres role name has at most 63 bytes"))
@@ -577,9 +580,8 @@ class NeonDatabaseProvider(_NeonProvider):
     INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        return dyn.CheckResult(
-            news, required_failures(news, ("project_id", "branch_id", "database_name", "owner_name"))
-        )
+        required = ("project_id", "branch_id", "database_name", "owner_name")
+        return dyn.CheckResult(news, self.credential_failures() + required_failures(news, required))
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         project, branch = _text(props, "project_id"), _text(props, "branch_id")
@@ -642,12 +644,14 @@ class NeonConnectionProvider(_NeonProvider):
     ``password_revision`` input (the role's ``updated_at``) makes a password change refetch the URIs.
     """
 
-    REPLACE_KEYS = ("project_id", "branch_id", "endpoint_id", "database_name", "role_name")
-    UPDATE_KEYS = ("password_revision", "api_base_url")
-    INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
+    # Nothing exists at Neon to replace: any change, or an unknown in a preview, is an update (a refetch).
+    REQUIRED_KEYS = ("project_id", "branch_id", "endpoint_id", "database_name", "role_name")
+    REPLACE_KEYS = ()
+    UPDATE_KEYS = (*REQUIRED_KEYS, "password_revision", "api_base_url")
+    INPUT_KEYS = UPDATE_KEYS
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        return dyn.CheckResult(news, required_failures(news, self.REPLACE_KEYS))
+        return dyn.CheckResult(news, self.credential_failures() + required_failures(news, self.REQUIRED_KEYS))
 
     def create(self, props: dict[str, Any]) -> dyn.CreateResult:
         outs = {**stored(props), **self._fetch(props)}

@@ -123,7 +123,8 @@ class SentryProjectProvider(_SentryProvider):
     INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        failures = required_failures(news, ("organization", "team", "project_slug", "project_name"))
+        required = ("organization", "team", "project_slug", "project_name")
+        failures = self.credential_failures() + required_failures(news, required)
         slug, name = news.get("project_slug"), news.get("project_name")
         known = [v if isinstance(v, str) and not is_unknown(v) else None for v in (slug, name)]
         failures += [dyn.CheckFailure(prop, reason) for prop, reason in project_problems(*known)]
@@ -224,7 +225,9 @@ class SentryClientKeyProvider(_SentryProvider):
     INPUT_KEYS = (*REPLACE_KEYS, *UPDATE_KEYS)
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
-        failures = required_failures(news, ("organization", "project_slug", "key_name"))
+        failures = self.credential_failures() + required_failures(
+            news, ("organization", "project_slug", "key_name")
+        )
         failures += _too_long(news, "key_name", MAX_KEY_NAME_CHARS)
         if any(is_unknown(news.get(k)) for k in RATE_LIMIT_KEYS):
             return dyn.CheckResult(news, failures)  # judged once known

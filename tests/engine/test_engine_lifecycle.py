@@ -42,7 +42,7 @@ DYNAMIC_TYPES = (
     "sentry:Project",
     "sentry:ClientKey",
 )
-DEPENDENTS_OF_THE_BRANCH = ("neon:Role", "neon:Database", "neon:Connection")
+DEPENDENTS_OF_THE_BRANCH = ("neon:Role", "neon:Database", "neon:Connection")  # named by its id / outputs
 
 
 @dataclass
@@ -176,26 +176,26 @@ def test_no_op_preview_diffs_none_for_every_dynamic_resource(life: Life) -> None
         assert step.op == "same"
 
 
-def test_update_preview_reports_unknown_replacements_but_up_only_updates(life: Life, fakes: Fakes) -> None:
+def test_update_preview_shows_the_update_and_replaces_nothing(life: Life, fakes: Fakes) -> None:
     preview = life.update_preview
     branch = preview.step("neon:Branch")
-    assert branch.op == "update"
-    assert branch.diff is not None
-    assert branch.diff.replaces == ()
-    # In a preview the dynamic provider's outputs are its inputs: the branch id is unknown downstream, and
-    # a replace-forcing unknown is reported as a (possible) replacement — never hidden as "no change".
-    for suffix in DEPENDENTS_OF_THE_BRANCH:
+    assert (branch.op, branch.diff and branch.diff.replaces) == ("update", ())
+    # In a preview the engine hands back a dynamic resource's new inputs as its outputs: the branch's
+    # computed outputs are unknown downstream, its resource id is not. The role and database name the branch
+    # by that id, so they stay unchanged; the connection (nothing at Neon to replace) refetches.
+    for suffix in ("neon:Role", "neon:Database"):
         step = preview.step(suffix)
-        assert step.checked["branch_id"] == UNKNOWN
-        assert step.op == "replace"
-        assert step.diff is not None
-        assert "branch_id" in step.diff.replaces
-    # The up that follows knows the branch id again: one update, nothing replaced or recreated.
-    up = life.update_up
-    assert {s.urn.split("::")[-1]: s.op for s in up.steps if s.op != "same"} == {
-        "ballast-staging-db-branch": "update"
-    }
-    assert fakes.neon.endpoints  # the endpoint was resized in place (then drifted, see the refresh test)
+        assert step.checked["branch_id"] == branch.checked.get("branch_id", step.checked["branch_id"])
+        assert step.checked["branch_id"].startswith("br-"), suffix
+        assert step.op == "same", suffix
+    connection = preview.step("neon:Connection")
+    assert connection.checked["endpoint_id"] == UNKNOWN  # an output of the branch being updated
+    assert connection.op == "update"
+    assert connection.diff is not None
+    assert connection.diff.replaces == ()
+    # The up that follows: one update, nothing replaced or recreated.
+    changed = {s.urn.split("::")[-1]: s.op for s in life.update_up.steps if s.op != "same"}
+    assert changed == {"ballast-staging-db-branch": "update"}
     assert life.role_posts["after update"] == life.role_posts["after up"]
 
 

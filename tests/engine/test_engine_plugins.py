@@ -192,3 +192,21 @@ def test_the_packs_initial_config_keeps_each_rules_own_enforcement_level(
         assert config.enforcementLevel == own[name], name
     assert own["no-localhost-in-production"] == analyzer_pb2.MANDATORY
     assert info.initialConfig["no-localhost-in-production"].enforcementLevel == analyzer_pb2.MANDATORY
+
+
+def test_without_credentials_the_preview_stops_at_check_naming_key_and_variable(project: Project) -> None:
+    """No credential in the stack config and none in the environment (the engine's children get none here)."""
+    blobs = {cls.__name__: serialize_provider(cls()) for cls in (NeonBranchProvider, SentryProjectProvider)}
+    with provider_host(project, {"aws:region": "eu-central-1"}, frozenset()) as host:
+        found = {
+            name: host.check(f"urn:pulumi:s::ballast::{name}::r", {}, {"__provider": blob})[1]
+            for name, blob in blobs.items()
+        }
+    for name, key, variable in (
+        ("NeonBranchProvider", "ballast:neonApiKey", "NEON_API_KEY"),
+        ("SentryProjectProvider", "ballast:sentryAuthToken", "SENTRY_AUTH_TOKEN"),
+    ):
+        [reason] = [reason for prop, reason in found[name] if prop == ""]
+        assert f"pulumi config set --secret {key}" in reason
+        assert f"export {variable}" in reason
+        assert "Traceback" not in reason

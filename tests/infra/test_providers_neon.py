@@ -439,10 +439,15 @@ def test_api_key_never_lands_in_outputs_serialized_provider_or_errors(
     assert TEST_API_KEY not in str(caught.value)
 
     monkeypatch.delenv(NEON_API_KEY)
+    provider = providers()[0]
+    inputs = branch_inputs(fake_neon, branch_name="ballast-pr-15")
+    [failure] = provider.check({}, inputs).failures  # the preview stops here, with one line
+    assert failure.property == ""
+    assert "pulumi config set --secret ballast:neonApiKey" in failure.reason
+    assert "export NEON_API_KEY" in failure.reason
     with pytest.raises(MissingCredential) as missing:
-        create_stage(fake_neon, branch_name="ballast-pr-15")
-    assert "pulumi config set --secret ballast:neonApiKey" in str(missing.value)
-    assert "export NEON_API_KEY" in str(missing.value)
+        provider.create(inputs)
+    assert str(missing.value) == failure.reason
 
 
 def test_the_configured_key_wins_over_the_environment_and_is_never_pickled(
