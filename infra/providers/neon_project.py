@@ -181,7 +181,8 @@ class NeonProjectProvider(_NeonProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dyn.CheckResult:
         fields = {key: news.get(key) for key in _PROBLEM_KEYS}
         problems = _missing(news) + project_problems(**fields)
-        failures = [dyn.CheckFailure(prop, f"{prop}: {reason}") for prop, reason in problems]
+        failures = self.credential_failures()
+        failures += [dyn.CheckFailure(prop, f"{prop}: {reason}") for prop, reason in problems]
         normalized = {
             key: int(news[key])
             for key in ("pg_version", "history_retention_seconds")

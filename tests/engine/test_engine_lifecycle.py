@@ -262,4 +262,4 @@ def test_a_first_production_preview_accepts_the_unknown_project_id(project: Proj
     assert branch.checked["adopt_default_branch"] is True
     assert "parent_id" not in branch.checked  # the default branch has no parent: absent, not None
     assert run.failures == {}
-    assert len(run.registrations) == len(DYNAMIC_TYPES)
+    assert len(run.registrations) == len(DYNAMIC_TYPES) + 1  # and the NeonProject itself
