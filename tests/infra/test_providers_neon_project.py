@@ -56,8 +56,8 @@ def project_inputs(neon: FakeNeon, **overrides: Any) -> dict[str, Any]:
     return {**props, **overrides}
 
 
-def checked(props: dict[str, Any]) -> dict[str, Any]:
-    result = provider().check({}, props)
+def checked(props: dict[str, Any], checker: NeonProjectProvider | None = None) -> dict[str, Any]:
+    result = (checker or provider()).check({}, props)
     assert result.failures == [], [f.reason for f in result.failures]
     return result.inputs
 
@@ -210,7 +210,7 @@ def test_the_key_comes_from_configure_never_inputs_or_the_pickle(
 ) -> None:
     monkeypatch.delenv(NEON_API_KEY)
     p = configured(provider(), {"ballast:neonApiKey": TEST_API_KEY})
-    created = p.create(checked(project_inputs(fake_neon, adopt_project_id=fake_neon.project_id)))
+    created = p.create(checked(project_inputs(fake_neon, adopt_project_id=fake_neon.project_id), p))
     assert TEST_API_KEY not in json.dumps(created.outs)
     pickled = base64.b64decode(serialize_provider(p))  # what the program stores as __provider
     assert TEST_API_KEY.encode() not in pickled
