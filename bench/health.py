@@ -1,6 +1,15 @@
-"""Health overhead: `GET /api/health` through `runtime.handler.handle` (an in-process function-URL event,
-decorator and Sentry included) against the bare floor, one `SELECT 1` on the same pool through the same
-PgBouncer; interleaved so machine noise lands on every series alike."""
+"""Request overhead against the physical floor: one `SELECT 1` on one dedicated psycopg connection through
+the same PgBouncer (no pool, no runtime). Side by side, interleaved so machine noise lands on every series
+alike:
+
+* `GET /api/health` through `runtime.handler.handle` (an in-process function-URL event: decorator, Sentry,
+  readiness, JSON);
+* a function written as the README shows (`@lambda_handler`, one query through `get_pool().connection()`);
+* where the overhead goes: the bounded lease alone (`with get_pool().connection()` + the query) and the
+  health endpoint without the decorator (`runtime.handler.route`).
+
+Round trips per request are counted from PgBouncer's `SHOW STATS` (`total_query_count`) over the run.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +24,11 @@ from bench.stats import Summary, time_calls_ms
 from runtime import constants
 
 HEALTH_PATH = "/api/health"
+APP_PATH = "/api/items"
 P50_RATIO_GOAL = Goal(1.3, on_ratio=True)
-BOUNDED_TIMEOUT_SECONDS = 2.0
+P99_RATIO_GOAL = Goal(1.5, on_ratio=True)
 PRODUCTION_SAMPLE_RATES = {constants.SENTRY_SAMPLE_RATE: "1.0", constants.SENTRY_TRACES_SAMPLE_RATE: "0.1"}
+QUERY = "SELECT 1"
 
 
 def run(options: BenchOptions) -> BenchResult:
@@ -25,78 +36,118 @@ def run(options: BenchOptions) -> BenchResult:
     db = require("runtime.db")
     settings = require("runtime.settings")
     decorator = require("runtime.decorator")
-    rounds, warmup = options.scaled(2_000, 200), options.scaled(100, 20)
+    import psycopg
+
+    rounds, warmup = options.scaled(3_000, 300), options.scaled(300, 30)
     result = BenchResult("health")
     result.notes += stage_notes()
 
     with local_stage() as stage, sentry_ingest() as dsn:
         env = stage.development_env() | PRODUCTION_SAMPLE_RATES | {constants.SENTRY_DSN: dsn}
-        with patched_environ(env):
+        floor_conn = psycopg.connect(stage.pooled_url(), autocommit=True, prepare_threshold=None)
+        admin = psycopg.connect(stage.pgbouncer.admin_url(), autocommit=True, prepare_threshold=None)
+        with patched_environ(env), floor_conn, admin:
             settings.reset_settings()
             decorator.reset_process()  # Sentry and settings are set up once per process: afresh for this env
             try:
-                series = _interleaved(handler, db, rounds, warmup)
+                series, queries = _interleaved(handler, db, decorator, floor_conn, admin, rounds, warmup)
             finally:
                 decorator.reset_process()
                 db.close_pool()
                 settings.reset_settings()
 
-    health, floor, bounded, routed = (Summary.of(samples) for samples in series)
+    health, app, floor, lease, routed = (Summary.of(samples) for samples in series)
     result.notes += [
         f"{rounds} interleaved rounds after {warmup} warm-up; Sentry on (local sink, production rates)",
-        "floor = pool.connection() + SELECT 1 (autocommit); where the overhead goes: bounded = the floor "
-        "through runtime.db.run_bounded (the check's deadline), undecorated = runtime.handler.route "
-        "(readiness + JSON, no decorator)",
+        "floor = SELECT 1 on one dedicated psycopg connection through the same PgBouncer (autocommit, no "
+        "pool); README function = @lambda_handler + get_pool().connection() + one query; lease = "
+        "get_pool().connection() + the query, undecorated; undecorated health = runtime.handler.route",
+        "round trips per request (PgBouncer SHOW STATS total_query_count over the timed rounds): "
+        + ", ".join(f"{name} {count:.2f}" for name, count in queries.items()),
     ]
     result.measures += [
         Measure("health p50", health.p50, "ms", floor.p50, "floor", goal=P50_RATIO_GOAL),
-        Measure("health p99", health.p99, "ms", floor.p99, "floor"),
-        Measure("bounded SELECT 1 p50", bounded.p50, "ms", floor.p50, "floor"),
+        Measure("health p99", health.p99, "ms", floor.p99, "floor", goal=P99_RATIO_GOAL),
+        Measure("README function p50", app.p50, "ms", floor.p50, "floor", goal=P50_RATIO_GOAL),
+        Measure("README function p99", app.p99, "ms", floor.p99, "floor", goal=P99_RATIO_GOAL),
+        Measure("bounded lease + query p50", lease.p50, "ms", floor.p50, "floor"),
         Measure("undecorated health p50", routed.p50, "ms", floor.p50, "floor"),
     ]
     return result
 
 
-def _interleaved(handler: ModuleType, db: ModuleType, rounds: int, warmup: int) -> list[list[float]]:
-    """Milliseconds per call of: the health endpoint, the floor, the floor with the check's deadline, and
-    the endpoint without the decorator."""
+def _interleaved(
+    handler: ModuleType,
+    db: ModuleType,
+    decorator: ModuleType,
+    floor_conn: Any,
+    admin: Any,
+    rounds: int,
+    warmup: int,
+) -> tuple[list[list[float]], dict[str, float]]:
+    """Milliseconds per call of each series, and round trips per call of each (PgBouncer's count)."""
     from runtime.serve import LocalContext, build_event
 
-    event = build_event("GET", HEALTH_PATH, [("user-agent", "ballast-bench")], b"", "127.0.0.1")
+    health_event = build_event("GET", HEALTH_PATH, [("user-agent", "ballast-bench")], b"", "127.0.0.1")
+    app_event = build_event("GET", APP_PATH, [("user-agent", "ballast-bench")], b"", "127.0.0.1")
     context = LocalContext()
     pool = db.get_pool()
 
+    @decorator.lambda_handler
+    def readme_function(event: Any, context: Any) -> Any:
+        with db.get_pool().connection() as conn:
+            rows = conn.execute(QUERY).fetchall()
+        return {"items": [row[0] for row in rows]}
+
     def answered(response: dict[str, Any]) -> None:
         if response["statusCode"] != 200:
-            raise RuntimeError(f"{HEALTH_PATH} answered {response['statusCode']}: {response['body']}")
+            raise RuntimeError(f"answered {response['statusCode']}: {response['body']}")
 
     def health() -> None:
-        answered(handler.handle(event, context))
+        answered(handler.handle(health_event, context))
 
-    def routed() -> None:
-        answered(handler.route(event, context))
+    def app() -> None:
+        answered(readme_function(app_event, context))
 
     def floor() -> None:
+        floor_conn.execute(QUERY).fetchone()
+
+    def lease() -> None:
         with pool.connection() as conn:
-            _select_one(conn)
+            conn.execute(QUERY).fetchone()
 
-    def bounded() -> None:
-        db.run_bounded(_select_one, timeout=BOUNDED_TIMEOUT_SECONDS, pool=pool)
+    def routed() -> None:
+        answered(handler.route(health_event, context))
 
-    calls: list[Callable[[], None]] = [health, floor, bounded, routed]
-    for call in calls:
+    calls: dict[str, Callable[[], None]] = {
+        "health": health,
+        "README function": app,
+        "floor": floor,
+        "lease": lease,
+        "undecorated health": routed,
+    }
+    for call in calls.values():
         time_calls_ms(call, warmup)
     series: list[list[float]] = [[] for _ in calls]
+    counted = max(rounds // 10, 10)
+    trips: dict[str, float] = {}
+    for name, call in calls.items():  # round trips, each series alone (PgBouncer counts per database)
+        before = _query_count(admin)
+        for _ in range(counted):
+            call()
+        trips[name] = (_query_count(admin) - before) / counted
     for _ in range(rounds):
-        for call, samples in zip(calls, series, strict=True):
+        for call, samples in zip(calls.values(), series, strict=True):
             samples += time_calls_ms(call, 1)
-    return series
+    return series, trips
 
 
-def _select_one(conn: Any) -> None:
-    # What the health check sends: one autocommit round trip, no BEGIN/COMMIT.
-    conn.autocommit = True
-    try:
-        conn.execute("SELECT 1").fetchone()
-    finally:
-        conn.autocommit = False
+def _query_count(admin: Any) -> int:
+    """PgBouncer's running count of queries sent to the benchmark's database (its admin console)."""
+    cursor = admin.execute("SHOW STATS")
+    names = [column.name for column in cursor.description]
+    for row in cursor.fetchall():
+        stats = dict(zip(names, row, strict=True))
+        if stats["database"] != "pgbouncer":
+            return int(stats["total_query_count"])
+    raise RuntimeError("PgBouncer reported no statistics for the benchmark's database")

@@ -220,7 +220,7 @@ class StageConfig(BaseModel):
     suspend_timeout_seconds: int
     database_name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "ballast"
     role_name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "ballast_app"
-    pool_max_size: Annotated[int, Field(ge=1, le=30)] = 2
+    pool_max_size: Annotated[int, Field(ge=1, le=constants.MAX_POOL_SIZE)] = 2
     pooler_share: Annotated[float, Field(gt=0, le=1)] = 0.5
     reserved_concurrency: PositiveInt | None = None
     preview_expiry_days: Annotated[int, Field(ge=1, le=MAX_EXPIRY.days)] | None = None

@@ -1,4 +1,5 @@
-"""Every environment variable the runtime reads, named once (the infra program sets the same names)."""
+"""Every environment variable the runtime reads, named once (the infra program sets the same names), and
+every limit and default behind them (settings validate against these; pool, health and Sentry import them)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,27 @@ SENTRY_AUTH_TOKEN = "SENTRY_AUTH_TOKEN"
 
 # Set by AWS Lambda itself: the published version ("$LATEST" when unpublished); Sentry's release fallback
 AWS_LAMBDA_FUNCTION_VERSION = "AWS_LAMBDA_FUNCTION_VERSION"
+
+# --- limits and defaults (one definition each; settings.py validates against them) -----------------------
+# Pool: Neon's pooler allows many clients, but each Lambda instance stays a good citizen.
+DEFAULT_POOL_MAX_SIZE = 20
+MAX_POOL_SIZE = 30
+LAMBDA_MAX_MIN_SIZE = 1  # a Lambda instance serves one request at a time: keep at most one warm connection
+DEFAULT_POOL_TIMEOUT_SECONDS = 5.0  # how long a request queues for a free connection
+MAX_POOL_TIMEOUT_SECONDS = 60.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5
+MAX_CONNECT_TIMEOUT_SECONDS = 60
+DEFAULT_MAX_IDLE_SECONDS = 60.0  # an idle pooled connection is closed after this long
+MAX_MAX_IDLE_SECONDS = 3600.0
+DEFAULT_MAX_LIFETIME_SECONDS = 1800.0
+# Bound on a database call made outside any invocation and without an explicit timeout (scripts, a REPL).
+DEFAULT_DATABASE_DEADLINE_SECONDS = 30.0
+# Health: the readiness check's own deadline.
+DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS = 2.0
+MAX_HEALTH_CHECK_TIMEOUT_SECONDS = 30.0
+# Sentry: one bounded flush per response.
+DEFAULT_SENTRY_FLUSH_TIMEOUT_SECONDS = 2.0
+MAX_SENTRY_FLUSH_TIMEOUT_SECONDS = 5.0
+# A Lambda invocation's database calls give up this long (plus the Sentry flush bound) before its timeout, so
+# the 503 and its Sentry event still leave in time.
+ANSWER_MARGIN_SECONDS = 0.5

@@ -1,37 +1,45 @@
-"""Pooled Postgres: one psycopg_pool ``ConnectionPool`` per process, opened on first use, reused while warm.
+"""Pooled Postgres with one bounded path: every database call a function makes ends by a deadline.
 
-Safe behind a PgBouncer in ``pool_mode=transaction`` (Neon's pooler): server-side prepared statements are off
-(``prepare_threshold=None``), because consecutive transactions of one client land on different server
-connections. Waiters queue up to the pool timeout, then fail with ``PoolExhausted``; every database failure
-surfaces as ``DatabaseUnavailable`` (→ 503), whose message never holds a credential.
+``get_pool()`` is the process pool (psycopg_pool, opened on first use, reused while warm) behind one entry,
+``get_pool().connection()``: a context manager lending a connection for one unit of work. It is the only way
+in, for the health check and for application code alike, so every caller gets the same guarantees:
 
-``run_bounded`` runs a unit of work under a hard deadline. Through PgBouncer with Postgres down a query
-waits for ``query_wait_timeout`` (120 s by default) and neither ``connect_timeout`` nor ``asyncio.wait_for``
-stops it, so at the deadline the connection the work is blocked on is severed (socket shutdown): the blocked
-read wakes with an error, the caller gets ``DatabaseTimeout`` and the pool discards that connection instead of
-handing a poisoned one to the next request. When the pool has an idle connection (the warm path) the work
-runs on the caller's thread and one watchdog thread holds the deadline; otherwise it runs on a worker thread
-while the caller watches the pool, so a database that refuses new connections fails the call at once.
+* **A deadline.** The explicit ``timeout``, else the invocation's (``@lambda_handler`` sets it from the Lambda
+  context's remaining time, less the Sentry flush bound and ``ANSWER_MARGIN_SECONDS``), else
+  ``DEFAULT_DATABASE_DEADLINE_SECONDS``. Through PgBouncer with Postgres down a query waits for PgBouncer's
+  ``query_wait_timeout`` (120 s by default), and neither ``connect_timeout`` nor psycopg's cancel reaches a
+  query queued inside PgBouncer; so at the deadline one watchdog thread shuts the connection's socket down:
+  the blocked read wakes with an error, the caller gets ``DatabaseTimeout``, and the connection is discarded.
+* **503, never 500, never a hang.** A full pool (``PoolExhausted``), a refused or dropped connection, a closed
+  pool: every database failure surfaces as ``DatabaseUnavailable`` (→ 503), its message free of credentials.
+  SQL errors (a syntax error, a constraint) are the application's and pass through unchanged.
+* **One round trip for a warm request.** Connections run in autocommit (one statement = one round trip;
+  ``with conn.transaction():`` groups statements atomically). Liveness is checked (an empty query) only for a
+  connection idle longer than ``LIVENESS_BYPASS_SECONDS`` — HikariCP skips its check within 500 ms, pgxpool
+  within 1 s — or whose socket has something to read while idle (the server closed it); a Lambda thawed
+  after minutes still checks. When one idle connection is dead its idle siblings are suspect too: the pool
+  is drained, so a restarted PgBouncer costs one failed check, not one per connection.
+
+Server-side prepared statements are off (``prepare_threshold=None``): behind PgBouncer in transaction mode
+consecutive transactions of one client land on different server connections.
 
 psycopg and psycopg_pool are imported on first use only: the runtime stays light at import.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 import os
-import queue
+import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import constants
+from runtime import constants, deadlines
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -39,25 +47,15 @@ if TYPE_CHECKING:
     from psycopg_pool import ConnectionPool
     from pydantic import SecretStr
 
-    Pool = ConnectionPool[Connection[TupleRow]]
-
-T = TypeVar("T")
-
-DEFAULT_MAX_SIZE = 20
-MAX_POOL_SIZE = 30  # Neon's pooler allows many clients, but each Lambda instance stays a good citizen
-LAMBDA_MAX_MIN_SIZE = 1  # a Lambda instance serves one request at a time: keep at most one warm connection
-DEFAULT_TIMEOUT_SECONDS = 5.0
-DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
-DEFAULT_MAX_IDLE_SECONDS = 300.0
-DEFAULT_MAX_LIFETIME_SECONDS = 1800.0
+LIBPQ_MIN_CONNECT_TIMEOUT = 2  # libpq treats smaller connect_timeout values as 2 s
+# A connection used this recently is taken without a liveness round trip (HikariCP: 500 ms). Its socket is
+# still polled (no round trip): a server that closed it shows as readable.
+LIVENESS_BYPASS_SECONDS = 0.5
 # After this long failing to connect the pool stops its backed-off retries; the next request starts afresh.
 # Short, so a database that comes back is used within seconds rather than after a doubled back-off.
-DEFAULT_RECONNECT_TIMEOUT_SECONDS = 10.0
-LIBPQ_MIN_CONNECT_TIMEOUT = 2  # libpq treats smaller connect_timeout values as 2 s
-_ERROR_POLL_SECONDS = 0.02
-# The warm path takes an idle connection or gives up this fast (another thread took it, or it was broken
-# and discarded) and falls back to the worker path, which fails fast when new connections are refused.
-_WARM_TAKE_SECONDS = 0.02
+RECONNECT_TIMEOUT_SECONDS = 10.0
+# Checkouts per call: a dead connection found by its check drains the pool, so the next one is fresh.
+_MAX_CHECKOUTS = 3
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -103,19 +101,18 @@ class PoolConfig:
 
     conninfo: str = field(repr=False)
     min_size: int = 0
-    max_size: int = DEFAULT_MAX_SIZE
-    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
-    connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS
-    max_idle_seconds: float = DEFAULT_MAX_IDLE_SECONDS
-    max_lifetime_seconds: float = DEFAULT_MAX_LIFETIME_SECONDS
-    reconnect_timeout_seconds: float = DEFAULT_RECONNECT_TIMEOUT_SECONDS
+    max_size: int = constants.DEFAULT_POOL_MAX_SIZE
+    timeout_seconds: float = constants.DEFAULT_POOL_TIMEOUT_SECONDS
+    connect_timeout_seconds: float = constants.DEFAULT_CONNECT_TIMEOUT_SECONDS
+    max_idle_seconds: float = constants.DEFAULT_MAX_IDLE_SECONDS
+    max_lifetime_seconds: float = constants.DEFAULT_MAX_LIFETIME_SECONDS
     max_waiting: int = 0  # 0: the queue is bounded by time (timeout_seconds), not length
     application_name: str = "ballast"
 
     def __post_init__(self) -> None:
         problems = []
-        if not 1 <= self.max_size <= MAX_POOL_SIZE:
-            problems.append(f"max_size must be between 1 and {MAX_POOL_SIZE} (got {self.max_size})")
+        if not 1 <= self.max_size <= constants.MAX_POOL_SIZE:
+            problems.append(f"max_size must be between 1 and {constants.MAX_POOL_SIZE} (got {self.max_size})")
         if not 0 <= self.min_size <= self.max_size:
             problems.append(f"min_size must be between 0 and max_size (got {self.min_size})")
         for name in (
@@ -138,7 +135,7 @@ class PoolConfig:
         max_size = settings.db_pool_max_size
         min_size = min(settings.db_pool_min_size, max_size)
         if on_lambda:
-            min_size = min(min_size, LAMBDA_MAX_MIN_SIZE)
+            min_size = min(min_size, constants.LAMBDA_MAX_MIN_SIZE)
         return cls(
             conninfo=settings.database_url.get_secret_value(),
             min_size=min_size,
@@ -154,6 +151,8 @@ class PoolConfig:
             # PgBouncer transaction mode: a prepared statement lives on one server connection, the next
             # transaction may get another ("prepared statement \"_pg3_0\" already exists"/"does not exist").
             "prepare_threshold": None,
+            # One statement, one round trip: no BEGIN/COMMIT around it (conn.transaction() when atomic).
+            "autocommit": True,
             "connect_timeout": max(LIBPQ_MIN_CONNECT_TIMEOUT, math.ceil(self.connect_timeout_seconds)),
             "application_name": self.application_name,
         }
@@ -179,34 +178,249 @@ class PoolStats:
         }
 
 
+NO_POOL = PoolStats(active=0, idle=0, waiting=0, size=0, max_size=0)
+
+# --- the pool -------------------------------------------------------------------------------------------
+
+
+class Pool:
+    """The process pool behind one bounded entry, ``connection()`` (see the module notes)."""
+
+    def __init__(self, config: PoolConfig, *, name: str = "ballast") -> None:
+        from psycopg import Connection
+        from psycopg_pool import ConnectionPool
+
+        self.config = config
+        self.max_size = config.max_size
+        self.timeout = config.timeout_seconds
+        self._pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
+            config.conninfo,
+            connection_class=Connection,
+            kwargs=config.connection_kwargs(),
+            min_size=config.min_size,
+            max_size=config.max_size,
+            open=False,
+            configure=_mark_used,
+            name=name,
+            timeout=config.timeout_seconds,
+            max_waiting=config.max_waiting,
+            max_lifetime=config.max_lifetime_seconds,
+            max_idle=config.max_idle_seconds,
+            reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
+            num_workers=2,
+        )
+        # Not waiting: a cold start must not fail (or stall) on a slow database; requests wait instead.
+        self._pool.open(wait=False)
+
+    def connection(self, timeout: float | None = None) -> Lease:
+        """``with pool.connection() as conn:`` — a live connection for one unit of work, within the deadline
+        (``timeout`` seconds, or the invocation's; see the module notes)."""
+        return Lease(self, timeout)
+
+    def stats(self) -> PoolStats:
+        """Active/idle/waiting from psycopg_pool's ``get_stats()``."""
+        stats = self._pool.get_stats()
+        size = stats.get("pool_size", 0)
+        idle = stats.get("pool_available", 0)
+        return PoolStats(
+            active=max(size - idle, 0),
+            idle=idle,
+            waiting=stats.get("requests_waiting", 0),
+            size=size,
+            max_size=stats.get("pool_max", self.max_size),
+        )
+
+    def counters(self) -> dict[str, int]:
+        """psycopg_pool's cumulative counters (requests, connections made, lost, returned bad...)."""
+        return self._pool.get_stats()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        """Wait until ``min_size`` connections are open (benchmarks, warm-up)."""
+        self._pool.wait(timeout=timeout)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._pool.close(timeout=timeout)
+
+
+def _mark_used(conn: Connection[TupleRow]) -> None:
+    """The pool's ``configure`` hook: a fresh connection counts as just used (no check at its first lease)."""
+    conn._ballast_used_at = time.monotonic()  # type: ignore[attr-defined]
+
+
+class Lease:
+    """One bounded use of a pooled connection: the context manager ``Pool.connection()`` returns.
+
+    A class, not ``@contextmanager``: it sits on every request. Entering arms the watchdog and takes a live
+    connection; leaving gives it back (closed first when the deadline severed it) and disarms."""
+
+    __slots__ = ("_armed", "_pool", "_started", "_timeout", "conn", "deadline", "expired")
+
+    def __init__(self, pool: Pool, timeout: float | None) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._started = 0.0
+        self.deadline = 0.0
+        self.conn: Connection[TupleRow] | None = None
+        self.expired = False  # set (under the watchdog's lock) when the deadline passed first
+        self._armed = False
+
+    def __enter__(self) -> Connection[TupleRow]:
+        self._started = now = time.monotonic()
+        self.deadline = deadlines.database_deadline(self._timeout, now)
+        deadlines.watch(self)
+        self._armed = True
+        try:
+            return self._checkout(now)
+        except BaseException:
+            self._release(failed=True)
+            raise
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if error is None:
+            self._release(failed=False)
+            return
+        translated = self._translation_of(error)  # before the release, which detaches the connection
+        self._release(failed=True)
+        if translated is not None:
+            raise translated from error
+
+    def expire(self) -> None:
+        """The watchdog's action at the deadline (under its lock): sever the connection in use, if any."""
+        self.expired = True
+        conn = self.conn
+        if conn is not None:
+            sever(conn)
+
+    def _checkout(self, now: float) -> Connection[TupleRow]:
+        from psycopg_pool import PoolClosed, PoolTimeout
+
+        raw = self._pool._pool
+        for _ in range(_MAX_CHECKOUTS):
+            wait = min(self._pool.timeout, self.deadline - now)
+            if wait <= 0:
+                raise self._timed_out()
+            try:
+                conn = raw.getconn(timeout=wait)
+            except PoolTimeout:
+                raise self._no_connection(wait) from None
+            except PoolClosed:
+                raise DatabaseUnavailable("the database pool is closed") from None
+            self.conn = conn  # attached: from here on the watchdog can sever it
+            if self.expired:
+                sever(conn)
+            if _alive(conn, now):
+                return conn
+            if self.expired:
+                raise self._timed_out()  # the check itself hung (released: closed, not lent again)
+            # Dead while idle: so are its idle siblings, most likely (a restarted PgBouncer closed them all).
+            self.conn = None
+            with suppress(Exception):
+                conn.close()
+            raw.putconn(conn)
+            raw.drain()
+            now = time.monotonic()
+        raise DatabaseUnavailable(f"{_MAX_CHECKOUTS} pooled connections in a row were found dead")
+
+    def _timed_out(self) -> DatabaseTimeout:
+        budget = self.deadline - self._started
+        if self.conn is None:
+            return DatabaseTimeout(f"no database connection within the deadline ({budget:.1f} s)")
+        return DatabaseTimeout(f"the database did not answer within {budget:.1f} s")
+
+    def _no_connection(self, waited: float) -> DatabaseUnavailable:
+        stats = self._pool.stats()
+        if stats.size >= stats.max_size and stats.idle == 0:
+            return PoolExhausted(
+                f"no database connection free within {waited:.1f} s "
+                f"({stats.active} of {stats.max_size} in use, {stats.waiting} waiting)"
+            )
+        return DatabaseTimeout(f"no database connection could be made within {waited:.1f} s")
+
+    def _release(self, *, failed: bool) -> None:
+        if self._armed:
+            deadlines.unwatch(self)  # from here on the watchdog never touches this connection
+            self._armed = False
+        conn = self.conn
+        if conn is None:
+            return
+        self.conn = None
+        raw = self._pool._pool
+        if self.expired:
+            with suppress(Exception):
+                conn.close()  # severed at the deadline: discarded, never lent again
+        elif conn.broken:
+            raw.drain()  # it died in use: its idle siblings are suspect too
+        elif conn.pgconn.transaction_status != _IDLE:  # the work left a transaction open
+            with suppress(Exception):
+                conn.rollback() if failed else conn.commit()
+        if not conn.closed:
+            conn._ballast_used_at = time.monotonic()  # type: ignore[attr-defined]
+            if not conn.autocommit and conn.pgconn.transaction_status == _IDLE:
+                conn.autocommit = True  # the work switched it off: the next lease gets the default back
+        raw.putconn(conn)
+
+    def _translation_of(self, error: BaseException) -> DatabaseUnavailable | None:
+        import psycopg
+
+        if isinstance(error, psycopg.OperationalError):
+            if self.expired:
+                return self._timed_out()
+            return DatabaseUnavailable(f"database connection failed ({type(error).__name__})")
+        return None
+
+
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE, without importing psycopg at module import
+
+
+def _alive(conn: Connection[TupleRow], now: float) -> bool:
+    """Liveness as cheaply as it can be known: an idle connection's socket must have nothing to read (a server
+    that closed it shows as readable), and one idle longer than ``LIVENESS_BYPASS_SECONDS`` also answers an
+    empty query (severable at the deadline like any other query)."""
+    import psycopg
+
+    if conn.closed:
+        return False
+    idle = now - getattr(conn, "_ballast_used_at", 0.0)
+    if idle <= LIVENESS_BYPASS_SECONDS and not _readable(conn):
+        return True
+    try:
+        conn.execute("")
+    except psycopg.Error:
+        return False
+    return True
+
+
+def _readable(conn: Connection[TupleRow]) -> bool:
+    try:
+        ready, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(ready)
+
+
+def sever(conn: Connection[TupleRow]) -> None:
+    """Shut the connection's socket down so a thread blocked reading it wakes with an error.
+
+    Closing the connection from another thread would free libpq state under the reader; shutdown leaves the
+    descriptor valid and only ends the stream, so the reader gets a clean ``OperationalError``.
+    """
+    with suppress(Exception):
+        fd = os.dup(conn.pgconn.socket)
+        with socket.socket(fileno=fd) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+# --- the process pool -----------------------------------------------------------------------------------
+
 _pool: Pool | None = None
 _pool_lock = threading.Lock()
 
 
 def create_pool(config: PoolConfig, *, name: str = "ballast") -> Pool:
     """A new pool opened without waiting (min_size connections are made in the background)."""
-    from psycopg import Connection
-    from psycopg_pool import ConnectionPool
-
-    pool: Pool = ConnectionPool(
-        config.conninfo,
-        connection_class=Connection,
-        kwargs=config.connection_kwargs(),
-        min_size=config.min_size,
-        max_size=config.max_size,
-        open=False,
-        check=_check_connection,
-        name=name,
-        timeout=config.timeout_seconds,
-        max_waiting=config.max_waiting,
-        max_lifetime=config.max_lifetime_seconds,
-        max_idle=config.max_idle_seconds,
-        reconnect_timeout=config.reconnect_timeout_seconds,
-        num_workers=2,
-    )
-    # Don't wait: a cold start must not fail (or stall) because the database is slow; requests wait instead.
-    pool.open(wait=False)
-    return pool
+    return Pool(config, name=name)
 
 
 def open_pool(config: PoolConfig) -> Pool:
@@ -242,335 +456,12 @@ def close_pool(timeout: float = 5.0) -> None:
         pool.close(timeout=timeout)
 
 
+def connection(timeout: float | None = None) -> Lease:
+    """``get_pool().connection(timeout)``: a bounded connection from the process pool."""
+    return get_pool().connection(timeout)
+
+
 def pool_stats(pool: Pool | None = None) -> PoolStats:
-    """Active/idle/waiting from ``get_stats()``; zeros when no pool has been opened yet."""
+    """Counts of ``pool`` (default: the process pool); zeros when no pool has been opened yet."""
     pool = pool if pool is not None else _pool
-    if pool is None:
-        return PoolStats(active=0, idle=0, waiting=0, size=0, max_size=0)
-    stats = pool.get_stats()
-    size = stats.get("pool_size", 0)
-    idle = stats.get("pool_available", 0)
-    return PoolStats(
-        active=max(size - idle, 0),
-        idle=idle,
-        waiting=stats.get("requests_waiting", 0),
-        size=size,
-        max_size=stats.get("pool_max", pool.max_size),
-    )
-
-
-@contextmanager
-def connection(timeout: float | None = None) -> Iterator[Connection[TupleRow]]:
-    """A pooled connection for one unit of work (committed on success, rolled back on error).
-
-    Waits up to ``timeout`` (default: the pool timeout) for a free connection, then raises ``PoolExhausted``;
-    a lost or refused connection raises ``DatabaseUnavailable``.
-    """
-    pool = get_pool()
-    with _translated_errors(pool, timeout), pool.connection(timeout=timeout) as conn:
-        yield conn
-
-
-def run_bounded(
-    work: Callable[[Connection[TupleRow]], T],
-    *,
-    timeout: float,
-    pool: Pool | None = None,
-    fail_fast_on_connect_error: bool = True,
-) -> T:
-    """Run ``work`` with a pooled connection and return its result, or raise within ``timeout`` seconds.
-
-    Raises ``DatabaseTimeout`` at the deadline (the connection in use is severed and discarded),
-    ``PoolExhausted`` when no connection frees up in time, and ``DatabaseUnavailable`` when the database
-    refuses connections — as soon as the pool fails a fresh connection attempt, not at the deadline, when
-    ``fail_fast_on_connect_error``.
-    """
-    pool = pool if pool is not None else get_pool()
-    deadline = time.monotonic() + timeout
-    stats = pool.get_stats()
-    if stats.get("pool_available", 0) > 0:
-        ran, result = _run_on_caller(_Attempt(pool=pool, work=work, deadline=deadline), timeout)
-        if ran:
-            return result  # type: ignore[return-value]  # ran: the work's own result
-    errors_at_start = stats.get("connections_errors", 0)  # before the warm try: its failed reconnects count
-    attempt: _Attempt[T] = _Attempt(pool=pool, work=work, deadline=deadline)
-    _workers.submit(attempt.run)
-    while not attempt.done.wait(max(0.0, min(_ERROR_POLL_SECONDS, deadline - time.monotonic()))):
-        if time.monotonic() >= deadline:
-            attempt.abandon()
-            raise _deadline_error(attempt, pool, timeout)
-        if fail_fast_on_connect_error and pool.get_stats().get("connections_errors", 0) > errors_at_start:
-            attempt.abandon()
-            raise DatabaseUnavailable("the database refused or dropped a new connection")
-    return attempt.outcome()
-
-
-def _run_on_caller(attempt: _Attempt[T], timeout: float) -> tuple[bool, T | None]:
-    """The warm path: ``(True, result)``, or ``(False, None)`` when no idle connection could be had at once.
-
-    The watchdog severs the connection at the deadline, so a blocked read here wakes with an error that
-    becomes the deadline's error."""
-    from psycopg_pool import PoolTimeout
-
-    previous, _current_attempt.value = _current_attempt.value, attempt  # the pool's check is severable too
-    _watchdog.arm(attempt)
-    try:
-        with _translated_errors(attempt.pool, None):  # a closed pool, a refused connection…
-            try:
-                conn = attempt.take(min(_WARM_TAKE_SECONDS, attempt.deadline - time.monotonic()))
-            except PoolTimeout:
-                if attempt.abandoned:
-                    raise _deadline_error(attempt, attempt.pool, timeout) from None
-                return False, None
-            return True, attempt.use(conn)
-    except Exception as error:
-        if attempt.abandoned:
-            raise _deadline_error(attempt, attempt.pool, timeout) from error
-        raise
-    finally:
-        attempt.done.set()  # disarms the watchdog
-        _current_attempt.value = previous
-
-
-def _deadline_error(attempt: _Attempt[Any], pool: Pool, timeout: float) -> DatabaseUnavailable:
-    """Why the deadline passed: the database was silent, or no connection ever came (pool full or not)."""
-    if attempt.reached_database:
-        return DatabaseTimeout(f"the database did not answer within {timeout:.1f} s")
-    stats = pool_stats(pool)
-    if stats.size >= stats.max_size and stats.idle == 0:
-        return PoolExhausted(
-            f"no database connection free within {timeout:.1f} s "
-            f"({stats.active} of {stats.max_size} in use, {stats.waiting} waiting)"
-        )
-    return DatabaseTimeout(f"no database connection could be made within {timeout:.1f} s")
-
-
-@dataclass(eq=False)
-class _Attempt(Generic[T]):
-    """One bounded unit of work, run on the caller's thread (watched by the watchdog) or on a worker thread
-    (watched by the caller); whoever watches abandons it at the deadline."""
-
-    pool: Pool
-    work: Callable[[Connection[TupleRow]], T]
-    deadline: float
-    done: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _conn: Connection[TupleRow] | None = None
-    _abandoned: bool = False
-    reached_database: bool = False  # a connection was in this attempt's hands (check or work)
-    _result: T | None = None
-    _error: BaseException | None = None
-
-    def run(self) -> None:
-        """The worker path: the outcome is kept for the caller, who may have left at the deadline."""
-        _current_attempt.value = self
-        try:
-            with _translated_errors(self.pool, None):
-                self._result = self.use(self.take(self.deadline - time.monotonic()))
-        except BaseException as error:  # handed to the caller, who translates it
-            self._error = error
-        finally:
-            _current_attempt.value = None
-            self.done.set()
-
-    def take(self, wait: float) -> Connection[TupleRow]:
-        """A checked connection from the pool, waiting at most ``wait`` seconds (raises ``PoolTimeout``)."""
-        return self.pool.getconn(timeout=max(wait, 0.001))
-
-    def use(self, conn: Connection[TupleRow]) -> T:
-        """Run the work on ``conn`` (committed, or rolled back on error) and give the connection back."""
-        try:
-            self.attach(conn)
-            try:
-                result = self.work(conn)
-                conn.commit()
-            except BaseException:
-                with suppress(Exception):
-                    conn.rollback()
-                raise
-            finally:
-                self.detach()
-        finally:
-            # A severed connection is BAD: the pool drops it and makes a fresh one.
-            self.pool.putconn(conn)
-        return result
-
-    @property
-    def abandoned(self) -> bool:
-        return self._abandoned
-
-    def attach(self, conn: Connection[TupleRow]) -> None:
-        """Register the connection this thread may block on (the pool's check runs here too)."""
-        with self._lock:
-            self._conn = conn
-            self.reached_database = True
-            if self._abandoned:
-                _sever(conn)
-
-    def detach(self) -> None:
-        with self._lock:
-            self._conn = None
-
-    def abandon(self) -> None:
-        with self._lock:
-            self._abandoned = True
-            if self._conn is not None:
-                _sever(self._conn)
-
-    def outcome(self) -> T:
-        if self._error is not None:
-            raise self._error
-        return self._result  # type: ignore[return-value]  # set whenever no error was
-
-
-class _Workers:
-    """Reusable daemon threads for bounded attempts (a handoff costs ~25 µs, a new thread ~110 µs).
-
-    A worker busy with an abandoned attempt is simply not idle: a new one starts when none is idle, and
-    at most ``max_idle`` are kept once things calm down.
-    """
-
-    def __init__(self, max_idle: int = 4) -> None:
-        self._max_idle = max_idle
-        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
-        self._lock = threading.Lock()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            jobs = self._idle.pop() if self._idle else None
-        if jobs is None:
-            jobs = queue.SimpleQueue()
-            threading.Thread(target=self._serve, args=(jobs,), name="ballast-db-bounded", daemon=True).start()
-        jobs.put(job)
-
-    def _serve(self, jobs: queue.SimpleQueue[Callable[[], None]]) -> None:
-        while True:
-            jobs.get()()  # jobs never raise: _Attempt.run keeps the outcome
-            with self._lock:
-                if len(self._idle) >= self._max_idle:
-                    return
-                self._idle.append(jobs)
-
-
-_workers = _Workers()
-
-
-class _Watchdog:
-    """One daemon thread that abandons caller-thread attempts still running at their deadline.
-
-    Arming is a heap push; the thread is woken only when an attempt's deadline is earlier than the one it
-    sleeps towards, and finished attempts are dropped whenever it wakes (or the heap grows large).
-    """
-
-    _COMPACT_AT = 1024
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
-        self._heap: list[tuple[float, int, _Attempt[Any]]] = []
-        self._order = itertools.count()
-        self._wake_at: float | None = None  # the deadline the thread sleeps towards; None: idle
-        self._started = False
-
-    def arm(self, attempt: _Attempt[Any]) -> None:
-        with self._cond:
-            if len(self._heap) >= self._COMPACT_AT:
-                self._heap = [entry for entry in self._heap if not entry[2].done.is_set()]
-                heapq.heapify(self._heap)
-            heapq.heappush(self._heap, (attempt.deadline, next(self._order), attempt))
-            if not self._started:
-                threading.Thread(target=self._serve, name="ballast-db-watchdog", daemon=True).start()
-                self._started = True
-            elif self._wake_at is None or attempt.deadline < self._wake_at:
-                self._cond.notify()
-
-    def _serve(self) -> None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                live = [entry for entry in self._heap if not entry[2].done.is_set()]
-                for deadline, _, attempt in live:
-                    if deadline <= now:
-                        attempt.abandon()
-                self._heap = [entry for entry in live if entry[0] > now]
-                heapq.heapify(self._heap)
-                self._wake_at = self._heap[0][0] if self._heap else None
-                self._cond.wait(None if self._wake_at is None else self._wake_at - now)
-
-
-_watchdog = _Watchdog()
-
-
-class _CurrentAttempt(threading.local):
-    value: _Attempt[Any] | None = None
-
-
-_current_attempt = _CurrentAttempt()
-
-
-def _check_connection(conn: Connection[TupleRow]) -> None:
-    """The pool's check on checkout, made severable when it runs inside ``run_bounded``."""
-    from psycopg_pool import ConnectionPool
-
-    attempt = _current_attempt.value
-    if attempt is None:
-        ConnectionPool.check_connection(conn)
-        return
-    attempt.attach(conn)
-    try:
-        ConnectionPool.check_connection(conn)
-    finally:
-        attempt.detach()
-
-
-def _sever(conn: Connection[TupleRow]) -> None:
-    """Shut the connection's socket down so a thread blocked reading it wakes with an error.
-
-    Closing the connection from another thread would free libpq state under the reader; shutdown leaves the
-    descriptor valid and only ends the stream, so the reader gets a clean ``OperationalError``.
-    """
-    with suppress(Exception):
-        fd = os.dup(conn.pgconn.socket)
-        with socket.socket(fileno=fd) as sock:
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-class _translated_errors:  # named like the function it replaced: it reads as `with _translated_errors(...)`
-    """Pool and connection failures become ``DatabaseUnavailable`` errors with credential-free messages.
-
-    A class rather than ``@contextmanager``: it sits on every bounded query, and entering it costs nothing."""
-
-    __slots__ = ("_pool", "_timeout")
-
-    def __init__(self, pool: Pool, timeout: float | None) -> None:
-        self._pool = pool
-        self._timeout = timeout
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
-        if error is None:
-            return
-        translated = _translation_of(error, self._pool, self._timeout)
-        if translated is not None:
-            raise translated from error
-
-
-def _translation_of(error: BaseException, pool: Pool, timeout: float | None) -> DatabaseUnavailable | None:
-    import psycopg
-    from psycopg_pool import PoolClosed, PoolTimeout, TooManyRequests
-
-    if isinstance(error, (PoolTimeout, TooManyRequests)):
-        stats = pool_stats(pool)
-        waited = pool.timeout if timeout is None else timeout
-        if stats.size >= stats.max_size and stats.idle == 0:
-            return PoolExhausted(
-                f"no database connection free within {waited:.1f} s "
-                f"({stats.active} of {stats.max_size} in use, {stats.waiting} waiting)"
-            )
-        return DatabaseUnavailable(f"could not get a database connection within {waited:.1f} s")
-    if isinstance(error, PoolClosed):
-        return DatabaseUnavailable("the database pool is closed")
-    if isinstance(error, psycopg.OperationalError):
-        return DatabaseUnavailable(f"database connection failed ({type(error).__name__})")
-    return None
+    return NO_POOL if pool is None else pool.stats()

@@ -8,10 +8,13 @@ lists every problem and no value, and retries the init on the next request) and 
 with a broken configuration. Elsewhere it happens on the first call, so importing a handler module stays free
 of side effects (``eager=True`` forces the Lambda behaviour).
 
-Per invocation: a request ID (the caller's ``X-Request-ID`` when it is sane — 1 to 128 of ``A-Z a-z 0-9 . _ :
--`` — else a new UUID4) in the response header, the log line and the Sentry ``request_id`` tag; an isolated
-Sentry scope carrying the HTTP request (scrubbed when sent); ``runtime.db.DatabaseUnavailable`` → 503 and any
-other exception → 500, each with a generic body and a fresh error ID that is also the Sentry event's
+Per invocation (the decorator is the one owner of this work; Sentry's Lambda integration is not enabled): a
+request ID (the caller's ``X-Request-ID`` when it is sane — 1 to 128 of ``A-Z a-z 0-9 . _ : -`` — else a new
+UUID4) in the response header, the log line and the Sentry ``request_id`` tag; the invocation's deadline from
+the Lambda context (``get_remaining_time_in_millis()``), which bounds every database call made inside
+(``runtime.deadlines``); an isolated Sentry scope carrying the HTTP request and the Lambda context (scrubbed
+when sent) and a timeout warning armed while the handler runs; ``runtime.db.DatabaseUnavailable`` → 503 and
+any other exception → 500, each with a generic body and a fresh error ID that is also the Sentry event's
 ``error_id`` tag; Sentry flushed before returning, on every path, waiting (within its bound) only when the
 invocation captured an event.
 """
@@ -26,11 +29,12 @@ import logging
 import os
 import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, overload
 
-from runtime import constants, errors, observability, scrub
+from runtime import constants, deadlines, errors, observability, scrub
 from runtime.db import DatabaseUnavailable
 
 Handler = Callable[[Any, Any], Any]
@@ -84,6 +88,7 @@ def prepare_process() -> None:
         scrub.register_secrets_of(settings)
         observability.configure_logging(settings)
         observability.init_sentry(settings)
+        deadlines.set_flush_bound(observability.bounded_flush_timeout(settings.sentry_flush_timeout_seconds))
         _ready.set()
 
 
@@ -97,15 +102,22 @@ def reset_process() -> None:
 def _invoke(handler: Handler, event: Any, context: Any) -> dict[str, Any]:
     scrub.install_log_scrubbing()  # cheap, and covers handlers added since the cold start
     request_id = request_id_of(event)
-    with observability.invocation_scope(request_id, functools.partial(sentry_request, event)) as invocation:
-        try:
-            response = as_http_response(handler(event, context))
-        except DatabaseUnavailable as error:
-            response = _failure(503, error, request_id, kind="database_unavailable")
-        except Exception as error:
-            response = _failure(500, error, request_id, kind="unhandled")
-        finally:
-            invocation.flush()  # bounded; waits only if this invocation captured an event
+    ends_at = deadlines.invocation_end_of(context, time.monotonic())
+    token = deadlines.set_invocation_end(ends_at)  # bounds every database call made by the handler
+    describe = functools.partial(sentry_details, event, context)
+    try:
+        with observability.invocation_scope(request_id, describe, ends_at=ends_at) as invocation:
+            try:
+                response = as_http_response(handler(event, context))
+            except DatabaseUnavailable as error:
+                response = _failure(503, error, request_id, kind="database_unavailable")
+            except Exception as error:
+                response = _failure(500, error, request_id, kind="unhandled")
+            finally:
+                invocation.handler_done()  # no timeout warning once the handler has returned
+                invocation.flush()  # bounded; waits only if this invocation captured an event
+    finally:
+        deadlines.reset_invocation_end(token)
     return with_request_id(response, request_id)
 
 
@@ -152,6 +164,30 @@ def with_request_id(response: Mapping[str, Any], request_id: str) -> dict[str, A
     }
     headers[errors.REQUEST_ID_HEADER] = request_id
     return {**response, "headers": headers}
+
+
+def sentry_details(event: Any, context: Any) -> dict[str, Any]:
+    """What an event sent during this invocation carries: the HTTP request and the Lambda context."""
+    return {"request": sentry_request(event), "contexts": {"lambda": lambda_context(context)}}
+
+
+def lambda_context(context: Any) -> dict[str, Any]:
+    """The Lambda context's identifiers (what Sentry's integration would report), for finding the logs."""
+    details = {name: getattr(context, name, None) for name in _LAMBDA_CONTEXT_FIELDS}
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is not None:
+        details["remaining_time_in_millis"] = remaining()
+    return {name: value for name, value in details.items() if value is not None}
+
+
+_LAMBDA_CONTEXT_FIELDS = (
+    "function_name",
+    "function_version",
+    "aws_request_id",
+    "invoked_function_arn",
+    "log_group_name",
+    "log_stream_name",
+)
 
 
 def sentry_request(event: Any) -> dict[str, Any]:

@@ -17,15 +17,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import db
+from runtime import constants, db
 
 if TYPE_CHECKING:
-    from psycopg import Connection
-    from psycopg.rows import TupleRow
     from pydantic import SecretStr
 
 DEGRADED_LATENCY_MS = 250.0
-DEFAULT_CHECK_TIMEOUT_SECONDS = 2.0
 
 
 class HealthStatus(StrEnum):
@@ -133,14 +130,19 @@ def readiness(
 
 
 def check_database(
-    settings: HealthSettings, *, timeout: float = DEFAULT_CHECK_TIMEOUT_SECONDS, pool: db.Pool | None = None
+    settings: HealthSettings,
+    *,
+    timeout: float = constants.DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS,
+    pool: db.Pool | None = None,
 ) -> CheckResult:
-    """``SELECT 1`` through the process pool, answered within ``timeout`` whatever the database does."""
+    """``SELECT 1`` through the pool's one bounded path, answered within ``timeout`` whatever the database
+    does (one round trip on a warm pool: autocommit, no liveness check for a connection in recent use)."""
     if settings.database_url is None and pool is None:
         return CheckResult(status=db.DatabaseNotConfigured.reason, health=HealthStatus.UNHEALTHY)
     started = time.monotonic()
     try:
-        db.run_bounded(_select_one, timeout=timeout, pool=pool if pool is not None else db.get_pool())
+        with (pool if pool is not None else db.get_pool()).connection(timeout) as conn:
+            conn.execute("SELECT 1").fetchone()
     except db.DatabaseUnavailable as error:
         return CheckResult(status=error.reason, health=HealthStatus.UNHEALTHY, latency_ms=_ms_since(started))
     except Exception:  # an unexpected failure is still an answer, not a traceback (the decorator logs none)
@@ -157,15 +159,6 @@ def check_sentry(settings: HealthSettings) -> CheckResult:
     # Outside production running without Sentry is a choice; in production errors would go unseen.
     health = HealthStatus.DEGRADED if settings.is_production else HealthStatus.HEALTHY
     return CheckResult(status="not_configured", health=health)
-
-
-def _select_one(conn: Connection[TupleRow]) -> None:
-    # Autocommit: one round trip, no BEGIN/COMMIT around the probe.
-    conn.autocommit = True
-    try:
-        conn.execute("SELECT 1").fetchone()
-    finally:
-        conn.autocommit = False
 
 
 def _ms_since(started: float) -> float:

@@ -7,7 +7,10 @@
   ``before_breadcrumb``) — beyond the SDK's ``EventScrubber``, which leaves contexts, messages and exception
   values alone;
 * logging: breadcrumbs from ``WARNING`` up in production (``INFO`` elsewhere), events from ``ERROR`` up;
-* on Lambda (``AWS_LAMBDA_FUNCTION_NAME`` set) the AWS Lambda integration, imported only then;
+* no AWS Lambda integration (it is not a default one, so it is simply never listed): ``@lambda_handler``
+  owns the per-invocation work the SDK's ``AwsLambdaIntegration`` would do — an isolated scope, the request
+  (a function URL's v2 event, which the integration reads as v1) and the Lambda context, a bounded flush, a
+  timeout warning — once; the integration would redo it and add an unconditional flush before every result.
   ``auto_enabling_integrations`` is off: probing ~40 framework integrations costs ~90 ms of cold start;
 * no DSN: Sentry stays off (sentry_sdk is not even imported), with a warning outside production.
 
@@ -15,9 +18,12 @@ Flushing — one bounded wait per response, owned by the decorator:
 * ``flush()`` waits at most ``settings.sentry_flush_timeout_seconds`` (default 2 s, capped at 5 s);
 * the decorator flushes at the end of every invocation, and that flush waits only when the invocation
   captured an event (nothing else is worth holding a response for);
-* ``shutdown_timeout`` is 0: the Lambda integration calls ``client.flush()`` (which waits
-  ``shutdown_timeout``) *before* posting every result, which would add a second, unconditional wait to each
-  response; the atexit drain goes too (a Lambda process is frozen or killed, rarely exits).
+* ``shutdown_timeout`` is 0: no atexit drain (a Lambda process is frozen or killed, rarely exits).
+
+Timeout warning: an invocation still running when only the flush bound is left before its Lambda timeout is
+reported (a warning event in its own scope, and a log line) by the runtime's watchdog thread
+(``runtime.deadlines``), so a hung request is not just a bare Lambda timeout. Database calls give up earlier
+(``runtime.db``), so a hang in the database ends as a 503 with its own event instead.
 Events are sent by the SDK's background worker. A black-holed Sentry (connection accepted, never answered)
 keeps that worker blocked for up to the transport's 30 s socket timeout: a failing request's flush then waits
 its full bound and returns — late by at most the bound, never stalled; requests that capture nothing are not
@@ -31,18 +37,19 @@ import dataclasses
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import constants, scrub
+from runtime import constants, deadlines, scrub
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
 
-DEFAULT_FLUSH_TIMEOUT_SECONDS = 2.0
-MAX_FLUSH_TIMEOUT_SECONDS = 5.0
+DEFAULT_FLUSH_TIMEOUT_SECONDS = constants.DEFAULT_SENTRY_FLUSH_TIMEOUT_SECONDS
+MAX_FLUSH_TIMEOUT_SECONDS = constants.MAX_SENTRY_FLUSH_TIMEOUT_SECONDS
+TIMEOUT_WARNING_KIND = "timeout_warning"
 LATEST_FUNCTION_VERSION = "$LATEST"
 # The decorator logs unhandled errors here and captures them itself: Sentry must not turn the log line into
 # a second event.
@@ -222,10 +229,6 @@ def _start_sdk(
     integrations: list[Integration] = [
         LoggingIntegration(level=state.breadcrumb_level, event_level=logging.ERROR),
     ]
-    if state.on_lambda:
-        from sentry_sdk.integrations.aws_lambda import AwsLambdaIntegration
-
-        integrations.append(AwsLambdaIntegration())
     ignore_logger(ERRORS_LOGGER)
     init_options: dict[str, Any] = {
         "dsn": dsn,
@@ -280,12 +283,52 @@ def _breadcrumb_filter(minimum: int) -> Any:
 
 # --- per invocation -------------------------------------------------------------------------------------
 
+Describe = Callable[[], Mapping[str, Any]]
 
-@dataclass(frozen=True)
+
 class Invocation:
-    """One invocation's view of Sentry: did it capture anything worth waiting for?"""
+    """One invocation's Sentry work, as a context manager: an isolated scope (fresh breadcrumbs, the
+    ``request_id`` tag, the request and Lambda context added only when an event is sent), a timeout warning
+    armed until ``handler_done()``, and ``flush()`` that waits only when the invocation captured an event.
+    Without Sentry only the timeout warning's log line remains."""
 
-    events_at_start: int
+    __slots__ = ("_describe", "_ends_at", "_request_id", "_scope_manager", "_warning", "events_at_start")
+
+    def __init__(
+        self, request_id: str, describe: Describe | None = None, *, ends_at: float | None = None
+    ) -> None:
+        self._request_id = request_id
+        self._describe = describe
+        self._ends_at = ends_at
+        self._scope_manager: Any = None
+        self._warning: _TimeoutWarning | None = None
+        self.events_at_start = 0
+
+    def __enter__(self) -> Invocation:
+        self.events_at_start = _events_prepared.value
+        scope = None
+        if sentry_enabled():
+            import sentry_sdk
+
+            self._scope_manager = sentry_sdk.isolation_scope()
+            scope = self._scope_manager.__enter__()
+            scope.clear_breadcrumbs()  # the fork copies the cold start's breadcrumbs
+            scope.set_tag("request_id", self._request_id)
+            if self._describe is not None:
+                scope.add_event_processor(_request_processor(self._describe))
+        state = _state
+        if self._ends_at is not None and state is not None:
+            warn_at = self._ends_at - state.flush_timeout_seconds
+            if warn_at > time.monotonic():
+                self._warning = _TimeoutWarning(warn_at, self._ends_at, self._request_id, scope)
+                deadlines.watch(self._warning)
+        return self
+
+    def handler_done(self) -> None:
+        """The handler returned (or raised): no timeout warning from here on (the flush may still wait)."""
+        if self._warning is not None:
+            deadlines.unwatch(self._warning)
+            self._warning = None
 
     def captured_events(self) -> int:
         return _events_prepared.value - self.events_at_start
@@ -295,33 +338,56 @@ class Invocation:
         if self.captured_events() > 0:
             flush()
 
+    def __exit__(self, *exc: object) -> None:
+        self.handler_done()
+        manager, self._scope_manager = self._scope_manager, None
+        if manager is not None:
+            manager.__exit__(*exc)
 
-@contextmanager
+
 def invocation_scope(
-    request_id: str, request: Callable[[], Mapping[str, Any]] | None = None
-) -> Iterator[Invocation]:
-    """An isolated Sentry scope for one invocation: fresh breadcrumbs, the ``request_id`` tag and the HTTP
-    request, built by ``request()`` only when an event is sent (scrubbed then). A no-op when Sentry is off."""
-    invocation = Invocation(events_at_start=_events_prepared.value)
-    if not sentry_enabled():
-        yield invocation
-        return
-    import sentry_sdk
+    request_id: str, describe: Describe | None = None, *, ends_at: float | None = None
+) -> Invocation:
+    """``with invocation_scope(request_id, describe, ends_at=...) as invocation:`` (see ``Invocation``);
+    ``describe()`` returns what to add to an event when one is sent (``{"request": {...}, ...}``)."""
+    return Invocation(request_id, describe, ends_at=ends_at)
 
-    with sentry_sdk.isolation_scope() as scope:
-        scope.clear_breadcrumbs()  # the fork copies the cold start's breadcrumbs
-        scope.set_tag("request_id", request_id)
-        if request is not None:
-            describe = request
 
-            def add_request(event: Any, hint: Any) -> Any:
-                target = event.setdefault("request", {})
-                for key, value in describe().items():
-                    target.setdefault(key, value)
-                return event
+def _request_processor(describe: Describe) -> Callable[[Any, Any], Any]:
+    def add_request(event: Any, hint: Any) -> Any:
+        for key, value in describe().items():
+            target = event.setdefault(key, {})
+            for name, item in value.items():
+                target.setdefault(name, item)
+        return event
 
-            scope.add_event_processor(add_request)
-        yield invocation
+    return add_request
+
+
+class _TimeoutWarning:
+    """Armed with the watchdog for each invocation: at ``deadline`` (the Lambda timeout less the flush
+    bound) the invocation is still running, so it is reported while there is time to send the report."""
+
+    __slots__ = ("_ends_at", "_request_id", "_scope", "deadline")
+
+    def __init__(self, deadline: float, ends_at: float, request_id: str, scope: Any) -> None:
+        self.deadline = deadline
+        self._ends_at = ends_at
+        self._request_id = request_id
+        self._scope = scope
+
+    def expire(self) -> None:
+        """On the watchdog thread: log and capture only (the SDK's worker sends it; nothing here waits)."""
+        left = max(0.0, self._ends_at - time.monotonic())
+        message = f"invocation is about to hit its Lambda timeout ({left:.1f} s left)"
+        logger.warning("%s (request %s)", message, self._request_id)
+        if self._scope is None or not sentry_enabled():
+            return
+        import sentry_sdk
+        from sentry_sdk.scope import use_isolation_scope
+
+        with use_isolation_scope(self._scope):
+            sentry_sdk.capture_message(message, level="warning", tags={"error_kind": TIMEOUT_WARNING_KIND})
 
 
 def capture_error(error: BaseException, *, error_id: str, kind: str) -> str | None:

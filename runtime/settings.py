@@ -36,7 +36,6 @@ Profile = Literal["development", "staging", "preview", "production"]
 PROFILES: tuple[Profile, ...] = ("development", "staging", "preview", "production")
 POSTGRES_SCHEMES = frozenset({"postgres", "postgresql"})
 MIN_APP_SECRET_LENGTH = 32
-MAX_POOL_SIZE = 30
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -102,25 +101,43 @@ class Settings(BaseSettings):
         default=1.0, ge=0.0, le=1.0, validation_alias=AliasChoices(constants.SENTRY_TRACES_SAMPLE_RATE)
     )
     sentry_flush_timeout_seconds: float = Field(
-        default=2.0, gt=0.0, le=5.0, validation_alias=AliasChoices(constants.SENTRY_FLUSH_TIMEOUT_SECONDS)
+        default=constants.DEFAULT_SENTRY_FLUSH_TIMEOUT_SECONDS,
+        gt=0.0,
+        le=constants.MAX_SENTRY_FLUSH_TIMEOUT_SECONDS,
+        validation_alias=AliasChoices(constants.SENTRY_FLUSH_TIMEOUT_SECONDS),
     )
     db_pool_min_size: int = Field(
-        default=0, ge=0, le=MAX_POOL_SIZE, validation_alias=constants.DB_POOL_MIN_SIZE
+        default=0, ge=0, le=constants.MAX_POOL_SIZE, validation_alias=constants.DB_POOL_MIN_SIZE
     )
     db_pool_max_size: int = Field(
-        default=20, ge=1, le=MAX_POOL_SIZE, validation_alias=constants.DB_POOL_MAX_SIZE
+        default=constants.DEFAULT_POOL_MAX_SIZE,
+        ge=1,
+        le=constants.MAX_POOL_SIZE,
+        validation_alias=constants.DB_POOL_MAX_SIZE,
     )
     db_pool_timeout_seconds: float = Field(
-        default=5.0, gt=0.0, le=60.0, validation_alias=constants.DB_POOL_TIMEOUT_SECONDS
+        default=constants.DEFAULT_POOL_TIMEOUT_SECONDS,
+        gt=0.0,
+        le=constants.MAX_POOL_TIMEOUT_SECONDS,
+        validation_alias=constants.DB_POOL_TIMEOUT_SECONDS,
     )
     db_connect_timeout_seconds: int = Field(
-        default=5, ge=1, le=60, validation_alias=constants.DB_CONNECT_TIMEOUT_SECONDS
+        default=constants.DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        ge=1,
+        le=constants.MAX_CONNECT_TIMEOUT_SECONDS,
+        validation_alias=constants.DB_CONNECT_TIMEOUT_SECONDS,
     )
     db_max_idle_seconds: float = Field(
-        default=60.0, gt=0.0, le=3600.0, validation_alias=constants.DB_MAX_IDLE_SECONDS
+        default=constants.DEFAULT_MAX_IDLE_SECONDS,
+        gt=0.0,
+        le=constants.MAX_MAX_IDLE_SECONDS,
+        validation_alias=constants.DB_MAX_IDLE_SECONDS,
     )
     health_check_timeout_seconds: float = Field(
-        default=2.0, gt=0.0, le=30.0, validation_alias=constants.HEALTH_CHECK_TIMEOUT_SECONDS
+        default=constants.DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS,
+        gt=0.0,
+        le=constants.MAX_HEALTH_CHECK_TIMEOUT_SECONDS,
+        validation_alias=constants.HEALTH_CHECK_TIMEOUT_SECONDS,
     )
     log_level: LogLevel = Field(default="INFO", validation_alias=constants.LOG_LEVEL)
     cors_origins: Annotated[list[str], NoDecode] = Field(
