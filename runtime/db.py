@@ -188,12 +188,11 @@ class Pool:
 
     def __init__(self, config: PoolConfig, *, name: str = "ballast") -> None:
         from psycopg import Connection
-        from psycopg_pool import ConnectionPool
 
         self.config = config
         self.max_size = config.max_size
         self.timeout = config.timeout_seconds
-        self._pool: ConnectionPool[Connection[TupleRow]] = ConnectionPool(
+        self._pool: ConnectionPool[Connection[TupleRow]] = _fail_fast_pool_class()(
             config.conninfo,
             connection_class=Connection,
             kwargs=config.connection_kwargs(),
@@ -240,6 +239,38 @@ class Pool:
 
     def close(self, timeout: float = 5.0) -> None:
         self._pool.close(timeout=timeout)
+
+
+def _fail_fast_pool_class() -> type[ConnectionPool[Connection[TupleRow]]]:
+    """psycopg_pool's pool, plus: when a new connection is refused, the requests queued for one fail at once
+    (``DatabaseUnavailable``) instead of waiting out their deadline behind the pool's backed-off retries.
+
+    It hooks psycopg_pool 3.3's ``_connect``, ``_waiting`` and ``_lock`` (the version is pinned, and
+    ``tests/runtime/test_db.py`` holds the behaviour); the failure goes through ``WaitingClient.fail``, the
+    way ``close()`` fails waiters."""
+    global _FailFastPool
+    if _FailFastPool is None:
+        from psycopg import Connection
+        from psycopg.rows import TupleRow
+        from psycopg_pool import ConnectionPool
+
+        class FailFastPool(ConnectionPool[Connection[TupleRow]]):
+            def _connect(self, timeout: float | None = None) -> Connection[TupleRow]:
+                try:
+                    return super()._connect(timeout)
+                except Exception:
+                    with self._lock:
+                        waiting = list(self._waiting)
+                        self._waiting.clear()
+                    for client in waiting:
+                        client.fail(DatabaseUnavailable("the database refused or dropped a new connection"))
+                    raise
+
+        _FailFastPool = FailFastPool
+    return _FailFastPool
+
+
+_FailFastPool: type[ConnectionPool[Connection[TupleRow]]] | None = None
 
 
 def _mark_used(conn: Connection[TupleRow]) -> None:
@@ -307,6 +338,7 @@ class Lease:
                 raise self._no_connection(wait) from None
             except PoolClosed:
                 raise DatabaseUnavailable("the database pool is closed") from None
+            # (DatabaseUnavailable from a refused new connection passes through as it is.)
             self.conn = conn  # attached: from here on the watchdog can sever it
             if self.expired:
                 sever(conn)

@@ -104,9 +104,11 @@ def _invoke(handler: Handler, event: Any, context: Any) -> dict[str, Any]:
     request_id = request_id_of(event)
     ends_at = deadlines.invocation_end_of(context, time.monotonic())
     token = deadlines.set_invocation_end(ends_at)  # bounds every database call made by the handler
-    describe = functools.partial(sentry_details, event, context)
     try:
-        with observability.invocation_scope(request_id, describe, ends_at=ends_at) as invocation:
+        # (No local holds the partial: its repr, a frame variable in stack traces, would quote the event.)
+        with observability.invocation_scope(
+            request_id, functools.partial(sentry_details, event, context), ends_at=ends_at
+        ) as invocation:
             try:
                 response = as_http_response(handler(event, context))
             except DatabaseUnavailable as error:

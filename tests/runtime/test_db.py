@@ -1,4 +1,5 @@
-"""runtime.db on a real PostgreSQL 15 behind a real PgBouncer in transaction pooling mode."""
+"""runtime.db on a real PostgreSQL 15 behind a real PgBouncer in transaction pooling mode: the one bounded
+path (``Pool.connection()``), its round trips (counted by PgBouncer), and its answer in each fault."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +18,7 @@ from psycopg import errors
 from pydantic import SecretStr
 
 from localstage import LocalStage
-from runtime import db
+from runtime import db, deadlines
 from tests.fixtures.services import (
     BoundReport,
     reconnect_pgbouncer_servers,
@@ -32,6 +34,25 @@ TIMER_SLACK_SECONDS = 0.5  # thread start, socket shutdown and scheduling on a s
 def select_one(conn: psycopg.Connection[tuple[object, ...]]) -> object:
     row = conn.execute("SELECT 1").fetchone()
     return row[0] if row else None
+
+
+def query_count(stage: LocalStage) -> int:
+    """PgBouncer's running count of queries (round trips) sent to the test database."""
+    with psycopg.connect(
+        stage.pgbouncer.admin_url(), autocommit=True, prepare_threshold=None, connect_timeout=5
+    ) as admin:
+        cursor = admin.execute("SHOW STATS")
+        names = [column.name for column in cursor.description or []]
+        for row in cursor.fetchall():
+            stats = dict(zip(names, row, strict=True))
+            if stats["database"] == stage.postgres.database:
+                return int(stats["total_query_count"])
+    raise AssertionError("PgBouncer reported no statistics for the test database")
+
+
+def hold(pool: db.Pool, count: int, stack: ExitStack) -> list[psycopg.Connection[tuple[Any, ...]]]:
+    """Lease ``count`` connections until ``stack`` closes (the way to exhaust a pool)."""
+    return [stack.enter_context(pool.connection(timeout=30)) for _ in range(count)]
 
 
 @pytest.fixture
@@ -56,7 +77,8 @@ def interleave_queries(*conns: psycopg.Connection[tuple[Any, ...]], rounds: int 
 
 def warm(pool: db.Pool) -> None:
     """One idle connection in the pool, as in a warm Lambda instance."""
-    assert db.run_bounded(select_one, timeout=5, pool=pool) == 1
+    with pool.connection(timeout=5) as conn:
+        assert select_one(conn) == 1
 
 
 # --- transaction pooling safety -------------------------------------------------------------------------
@@ -89,16 +111,10 @@ def test_one_connection_hides_the_hazard(services: LocalStage) -> None:
 
 def test_pool_connections_never_prepare(pool: db.Pool) -> None:
     """Two pooled connections interleaved exactly like the failing case above: no error."""
-    first, second = pool.getconn(), pool.getconn()
-    try:
+    with pool.connection(timeout=10) as first, pool.connection(timeout=10) as second:
         assert first.prepare_threshold is None
         assert second.prepare_threshold is None
-        first.autocommit = second.autocommit = True
         assert interleave_queries(first, second) == [(value,) for value in range(20) for _ in range(2)]
-    finally:
-        first.autocommit = second.autocommit = False
-        pool.putconn(first)
-        pool.putconn(second)
 
 
 def test_concurrent_clients_share_the_pooler_safely(pool: db.Pool) -> None:
@@ -108,7 +124,7 @@ def test_concurrent_clients_share_the_pooler_safely(pool: db.Pool) -> None:
     def client(worker: int) -> None:
         try:
             for value in range(30):
-                with pool.connection() as conn:
+                with pool.connection(timeout=10) as conn, conn.transaction():
                     row = conn.execute("SELECT %s::int + %s::int", (worker, value)).fetchone()
                     assert row == (worker + value,)
         except BaseException as error:
@@ -121,7 +137,70 @@ def test_concurrent_clients_share_the_pooler_safely(pool: db.Pool) -> None:
         thread.join(timeout=30)
     assert not any(thread.is_alive() for thread in threads)
     assert failures == []
-    assert pool.get_stats()["requests_num"] >= 120
+    assert pool.counters()["requests_num"] >= 120
+
+
+# --- one round trip -------------------------------------------------------------------------------------
+
+
+def test_a_warm_request_makes_one_round_trip(pool: db.Pool, services: LocalStage) -> None:
+    """Counted by PgBouncer: no liveness query, no BEGIN/COMMIT around a one-query unit of work."""
+    warm(pool)
+    before = query_count(services)
+    for _ in range(10):
+        with pool.connection(timeout=5) as conn:
+            assert select_one(conn) == 1
+    assert query_count(services) - before == 10
+
+
+def test_a_connection_idle_past_the_bypass_window_is_checked_first(
+    pool: db.Pool, services: LocalStage
+) -> None:
+    """Idle longer than LIVENESS_BYPASS_SECONDS (a thawed Lambda, say): one empty query checks it first."""
+    warm(pool)
+    time.sleep(db.LIVENESS_BYPASS_SECONDS + 0.2)
+    before = query_count(services)
+    with pool.connection(timeout=5) as conn:
+        assert select_one(conn) == 1
+    assert query_count(services) - before == 2  # the check, then the query
+    before = query_count(services)
+    with pool.connection(timeout=5) as conn:  # used just now: no check again
+        assert select_one(conn) == 1
+    assert query_count(services) - before == 1
+
+
+def test_statements_autocommit_and_transactions_are_explicit(pool: db.Pool) -> None:
+    with pool.connection(timeout=5) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS ballast_db_test (value int)")
+        conn.execute("TRUNCATE ballast_db_test")
+
+    def work() -> None:
+        with pool.connection(timeout=5) as conn:
+            with conn.transaction():
+                conn.execute("INSERT INTO ballast_db_test VALUES (1)")
+            conn.execute("INSERT INTO ballast_db_test VALUES (2)")  # autocommit: committed on its own
+            with conn.transaction():
+                conn.execute("INSERT INTO ballast_db_test VALUES (3)")
+                raise RuntimeError("the application failed inside a transaction: rolled back")
+
+    with pytest.raises(RuntimeError):
+        work()
+    with pool.connection(timeout=5) as conn:
+        conn.autocommit = False  # the work may switch it off: its open transaction is committed at exit
+        conn.execute("INSERT INTO ballast_db_test VALUES (4)")
+    with pool.connection(timeout=5) as conn:
+        assert conn.autocommit, "the next lease gets autocommit back"
+        rows = conn.execute("SELECT value FROM ballast_db_test ORDER BY value").fetchall()
+        conn.execute("DROP TABLE ballast_db_test")
+    assert rows == [(1,), (2,), (4,)]
+
+
+def test_sql_errors_pass_through_unchanged(pool: db.Pool) -> None:
+    """The application's own mistakes are not "database unavailable" (not a 503): they stay psycopg errors."""
+    with pytest.raises(errors.UndefinedTable), pool.connection(timeout=5) as conn:
+        conn.execute("SELECT * FROM no_such_table")
+    with pool.connection(timeout=5) as conn:  # and the connection is fine afterwards
+        assert select_one(conn) == 1
 
 
 # --- queueing and exhaustion ------------------------------------------------------------------------------
@@ -130,7 +209,6 @@ def test_concurrent_clients_share_the_pooler_safely(pool: db.Pool) -> None:
 def test_waiters_queue_then_fail_with_pool_exhausted(
     process_pool: db.Pool, report_bound: BoundReport
 ) -> None:
-    held = [process_pool.getconn(), process_pool.getconn()]
     seen_waiting: list[int] = []
     outcome: list[BaseException] = []
     elapsed: list[float] = []
@@ -146,7 +224,8 @@ def test_waiters_queue_then_fail_with_pool_exhausted(
             elapsed.append(time.monotonic() - started)
 
     thread = threading.Thread(target=waiter)
-    try:
+    with ExitStack() as stack:
+        hold(process_pool, 2, stack)
         thread.start()
         for _ in range(40):  # while the waiter is queued, the pool reports it
             seen_waiting.append(db.pool_stats().waiting)
@@ -154,9 +233,6 @@ def test_waiters_queue_then_fail_with_pool_exhausted(
                 break
             time.sleep(0.01)
         thread.join(timeout=5)
-    finally:
-        for conn in held:
-            process_pool.putconn(conn)
     assert 1 in seen_waiting
     assert len(outcome) == 1
     assert isinstance(outcome[0], db.PoolExhausted)
@@ -166,7 +242,6 @@ def test_waiters_queue_then_fail_with_pool_exhausted(
 
 
 def test_a_waiter_is_served_when_a_connection_returns(process_pool: db.Pool) -> None:
-    held = [process_pool.getconn(), process_pool.getconn()]
     results: list[object] = []
 
     def waiter() -> None:
@@ -174,40 +249,60 @@ def test_a_waiter_is_served_when_a_connection_returns(process_pool: db.Pool) -> 
             results.append(select_one(conn))
 
     thread = threading.Thread(target=waiter)
-    thread.start()
-    time.sleep(0.2)
-    process_pool.putconn(held.pop())
-    thread.join(timeout=5)
-    process_pool.putconn(held.pop())
+    with ExitStack() as first:
+        hold(process_pool, 1, first)
+        with ExitStack() as second:
+            hold(process_pool, 1, second)
+            thread.start()
+            time.sleep(0.2)
+        thread.join(timeout=5)
     assert results == [1]
 
 
-def test_a_warm_pool_runs_bounded_work_on_the_callers_thread(pool: db.Pool) -> None:
-    def thread_of(conn: psycopg.Connection[tuple[object, ...]]) -> int:
-        select_one(conn)
-        return threading.get_ident()
+def test_the_invocation_deadline_bounds_the_wait_for_a_connection(process_pool: db.Pool) -> None:
+    """Inside an invocation the pool timeout (0.5 s here) is cut short by the invocation's deadline."""
+    with ExitStack() as stack:
+        hold(process_pool, 2, stack)
+        token = deadlines.set_invocation_end(time.monotonic() + 0.2 + margin_before_end())
+        try:
+            started = time.monotonic()
+            with pytest.raises(db.PoolExhausted), db.connection():
+                pass
+            elapsed = time.monotonic() - started
+        finally:
+            deadlines.reset_invocation_end(token)
+    assert 0.15 <= elapsed < 0.2 + TIMER_SLACK_SECONDS
 
-    assert db.run_bounded(thread_of, timeout=5, pool=pool) != threading.get_ident()  # cold: a worker
-    assert db.pool_stats(pool).idle >= 1
-    assert db.run_bounded(thread_of, timeout=5, pool=pool) == threading.get_ident()  # warm: no handoff
+
+def margin_before_end() -> float:
+    """How long before the invocation's end its database deadline falls (flush bound + answer margin)."""
+    token = deadlines.set_invocation_end(1000.0)
+    try:
+        return 1000.0 - deadlines.database_deadline(None, 0.0)
+    finally:
+        deadlines.reset_invocation_end(token)
 
 
 def test_a_closed_pool_is_a_clear_database_unavailable(pooled_url: str) -> None:
     pool = db.create_pool(db.PoolConfig(conninfo=pooled_url, max_size=1))
     warm(pool)
     pool.close()
-    with pytest.raises(db.DatabaseUnavailable, match="pool is closed"):
-        db.run_bounded(select_one, timeout=1, pool=pool)
+    with pytest.raises(db.DatabaseUnavailable, match="pool is closed"), pool.connection(timeout=1):
+        pass
 
 
-def test_slow_work_on_the_warm_path_is_cut_at_the_deadline(pool: db.Pool) -> None:
+def test_slow_work_is_cut_at_the_deadline_and_its_connection_discarded(
+    pool: db.Pool, services: LocalStage
+) -> None:
     warm(pool)
     started = time.monotonic()
-    with pytest.raises(db.DatabaseTimeout):
-        db.run_bounded(lambda conn: conn.execute("SELECT pg_sleep(10)"), timeout=0.5, pool=pool)
+    with pytest.raises(db.DatabaseTimeout), pool.connection(timeout=0.5) as conn:
+        conn.execute("SELECT pg_sleep(10)")
     assert time.monotonic() - started < 0.5 + TIMER_SLACK_SECONDS
     assert settled_pool_stats(pool).active == 0  # the severed connection went back (and was discarded)
-    assert db.run_bounded(select_one, timeout=5, pool=pool) == 1
+    assert pool.counters().get("returns_bad", 0) >= 1
+    with pool.connection(timeout=5) as conn:
+        assert select_one(conn) == 1
 
 
 # --- faults -----------------------------------------------------------------------------------------------
@@ -215,18 +310,47 @@ def test_slow_work_on_the_warm_path_is_cut_at_the_deadline(pool: db.Pool) -> Non
 
 @pytest.mark.drill
 def test_pgbouncer_down_fails_fast(pool: db.Pool, services: LocalStage, report_bound: BoundReport) -> None:
+    """A warm pool's connections die with PgBouncer and the new one is refused: 503 at once, not at the
+    deadline (the refused connect fails the queued request)."""
     warm(pool)
     services.pgbouncer.stop()
     try:
         started = time.monotonic()
-        with pytest.raises(db.DatabaseUnavailable) as raised:
-            db.run_bounded(select_one, timeout=CHECK_BOUND_SECONDS, pool=pool)
+        with pytest.raises(db.DatabaseUnavailable) as raised, pool.connection(timeout=CHECK_BOUND_SECONDS):
+            pass
         elapsed = time.monotonic() - started
     finally:
         services.pgbouncer.start()
     assert not isinstance(raised.value, db.DatabaseTimeout), "should fail on the refused connection"
     assert elapsed < 1.0
     report_bound("PgBouncer down -> DatabaseUnavailable after", elapsed, 1.0)
+
+
+@pytest.mark.drill
+def test_a_restarted_pgbouncer_costs_one_failed_check(
+    services: LocalStage, pooled_url: str, report_bound: BoundReport
+) -> None:
+    """Three idle connections die with PgBouncer; the first request finds one dead, drains its siblings
+    and is served on a fresh connection: one failed check, not three."""
+    pool = db.create_pool(db.PoolConfig(conninfo=pooled_url, max_size=4, timeout_seconds=5.0))
+    try:
+        with ExitStack() as stack:
+            hold(pool, 3, stack)
+        assert db.pool_stats(pool).idle == 3
+        services.restart_pgbouncer()
+        before = pool.counters().get("returns_bad", 0)
+        started = time.monotonic()
+        with pool.connection(timeout=CHECK_BOUND_SECONDS) as conn:
+            assert select_one(conn) == 1
+        elapsed = time.monotonic() - started
+        assert pool.counters().get("returns_bad", 0) - before == 1  # one dead connection tried
+        for _ in range(5):
+            with pool.connection(timeout=CHECK_BOUND_SECONDS) as conn:
+                assert select_one(conn) == 1
+        assert pool.counters().get("returns_bad", 0) - before == 1  # the drained siblings never lent
+    finally:
+        pool.close()
+    report_bound("first request after a PgBouncer restart served after", elapsed, CHECK_BOUND_SECONDS)
 
 
 @pytest.mark.drill
@@ -248,7 +372,7 @@ def test_plain_query_through_pgbouncer_hangs_past_connect_timeout(services: Loca
     try:
         threading.Thread(target=query, daemon=True).start()
         assert not finished.wait(3.0), "SELECT 1 should still be waiting for a server after 3 s"
-        db._sever(conn)  # the cut run_bounded makes at its deadline: the blocked reader wakes at once
+        db.sever(conn)  # the cut the watchdog makes at the deadline: the blocked reader wakes at once
         assert finished.wait(1.0)
     finally:
         conn.close()
@@ -264,14 +388,14 @@ def test_postgres_down_answers_within_bound_then_recovers(
     services.stop_postgres()
     try:
         started = time.monotonic()
-        with pytest.raises(db.DatabaseTimeout):
-            db.run_bounded(select_one, timeout=CHECK_BOUND_SECONDS, pool=pool)
+        with pytest.raises(db.DatabaseUnavailable), pool.connection(timeout=CHECK_BOUND_SECONDS) as conn:
+            select_one(conn)
         elapsed = time.monotonic() - started
     finally:
         services.start_postgres()
     assert elapsed < CHECK_BOUND_SECONDS + TIMER_SLACK_SECONDS
     report_bound(
-        "Postgres down behind PgBouncer -> DatabaseTimeout after",
+        "Postgres down behind PgBouncer -> DatabaseUnavailable after",
         elapsed,
         CHECK_BOUND_SECONDS + TIMER_SLACK_SECONDS,
     )
@@ -281,26 +405,24 @@ def test_postgres_down_answers_within_bound_then_recovers(
     result = None
     while result is None and time.monotonic() - started < 15:
         try:
-            result = db.run_bounded(select_one, timeout=CHECK_BOUND_SECONDS, pool=pool)
+            with pool.connection(timeout=CHECK_BOUND_SECONDS) as conn:
+                result = select_one(conn)
         except db.DatabaseUnavailable:
             time.sleep(0.1)
     recovery = time.monotonic() - started
     assert result == 1
     report_bound("recovery after Postgres restart (same pool)", recovery)
-
-    # The severed connection was discarded, not handed out again; nothing is left checked out.
-    stats = pool.get_stats()
-    assert stats.get("returns_bad", 0) + stats.get("connections_lost", 0) >= 1
     assert settled_pool_stats(pool).active == 0  # nothing stuck checked out
-    assert db.run_bounded(select_one, timeout=CHECK_BOUND_SECONDS, pool=pool) == 1
+    with pool.connection(timeout=CHECK_BOUND_SECONDS) as conn:
+        assert select_one(conn) == 1
 
 
 def test_failures_never_show_the_password(services: LocalStage) -> None:
     wrong = services.pooled_url().replace(services.postgres.password, "not-the-password-x9")
     pool = db.create_pool(db.PoolConfig(conninfo=wrong, max_size=1, timeout_seconds=1.0))
     try:
-        with pytest.raises(db.DatabaseUnavailable) as raised:
-            db.run_bounded(select_one, timeout=3, pool=pool)
+        with pytest.raises(db.DatabaseUnavailable) as raised, pool.connection(timeout=3):
+            pass
     finally:
         pool.close()
     texts = [str(raised.value), repr(raised.value), str(raised.value.__cause__)]

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import sentry_sdk
 
+from localstage import LocalStage
 from runtime import constants, decorator, errors, lambda_handler, observability
 from runtime.db import DatabaseUnavailable
 from tests.fixtures.sentry_bugsink import Bugsink
@@ -483,3 +484,91 @@ def test_a_real_sentry_compatible_server_stores_the_scrubbed_event(
     for secret in PLANTED:
         assert secret not in text
     assert "could not connect to postgresql://neondb_owner:[Filtered]@" in text
+
+
+# --- the README's handler pattern on the real stack: bounded by the invocation ---------------------------
+
+INVOCATION_SECONDS = 2.0  # the Lambda timeout the context counts down from
+STAGE_FLUSH_BOUND = 0.5
+# Database calls give up the flush bound and the answer margin before the invocation's end.
+DATABASE_BOUND = INVOCATION_SECONDS - STAGE_FLUSH_BOUND - constants.ANSWER_MARGIN_SECONDS
+
+
+@lambda_handler
+def readme_handler(event: Any, context: Any) -> Any:
+    """Exactly the README's pattern: one query through get_pool().connection()."""
+    from runtime import get_pool
+
+    with get_pool().connection() as conn:
+        rows = conn.execute("select 1 as id, 'one' as name").fetchall()
+    return {"items": [dict(id=r[0], name=r[1]) for r in rows]}
+
+
+@pytest.fixture
+def stage_with_sentry(
+    stage_env: dict[str, str], sentry_sink: SentrySink, monkeypatch: pytest.MonkeyPatch
+) -> SentrySink:
+    monkeypatch.setenv(constants.SENTRY_DSN, sentry_sink.dsn)
+    monkeypatch.setenv(constants.SENTRY_FLUSH_TIMEOUT_SECONDS, str(STAGE_FLUSH_BOUND))
+    monkeypatch.setenv(constants.SENTRY_TRACES_SAMPLE_RATE, "0")
+    monkeypatch.setenv(constants.DB_POOL_MAX_SIZE, "2")
+    return sentry_sink
+
+
+def _invoke_readme() -> tuple[dict[str, Any], float]:
+    from runtime.serve import LocalContext
+
+    context = LocalContext(deadline=time.monotonic() + INVOCATION_SECONDS)
+    started = time.monotonic()
+    response = readme_handler(v2_event(path="/api/items"), context)
+    return response, time.monotonic() - started
+
+
+def _assert_503_reported(response: dict[str, Any], sink: SentrySink) -> None:
+    assert response["statusCode"] == 503
+    body = _body(response)
+    assert body["error"] == "Service temporarily unavailable"
+    [event] = [e for e in sink.wait_for_events(1) if e["tags"].get("error_id") == body["errorId"]]
+    assert event["tags"]["error_kind"] == "database_unavailable"
+    assert event["contexts"]["lambda"]["function_name"] == "ballast-local"
+
+
+def test_the_readme_pattern_is_one_round_trip_when_warm(
+    stage_with_sentry: SentrySink, services: LocalStage
+) -> None:
+    """Counted by PgBouncer: the one query, nothing else (no liveness check, no BEGIN/COMMIT)."""
+    from tests.runtime.test_db import query_count
+
+    assert _invoke_readme()[0]["statusCode"] == 200
+    before = query_count(services)
+    for _ in range(5):
+        response, _ = _invoke_readme()
+        assert _body(response) == {"items": [{"id": 1, "name": "one"}]}
+    assert query_count(services) - before == 5
+
+
+@pytest.mark.drill
+def test_the_readme_pattern_answers_503_in_time_with_postgres_down(
+    stage_with_sentry: SentrySink, report_bound: Any, request: pytest.FixtureRequest
+) -> None:
+    assert _invoke_readme()[0]["statusCode"] == 200  # warm: its connection is taken without a check
+    request.getfixturevalue("postgres_down")  # PgBouncer still accepts; the query waits for a server
+    response, elapsed = _invoke_readme()
+    _assert_503_reported(response, stage_with_sentry)
+    assert elapsed < DATABASE_BOUND + STAGE_FLUSH_BOUND + SLACK_SECONDS
+    assert elapsed < INVOCATION_SECONDS, "answered after the Lambda timeout"
+    report_bound("README handler, Postgres down -> 503 after", elapsed, INVOCATION_SECONDS)
+
+
+@pytest.mark.drill
+def test_the_readme_pattern_answers_503_in_time_with_the_pool_exhausted(
+    stage_with_sentry: SentrySink, report_bound: Any
+) -> None:
+    from runtime import db
+
+    pool = db.get_pool()
+    with pool.connection(timeout=30), pool.connection(timeout=30):  # both connections busy elsewhere
+        response, elapsed = _invoke_readme()
+    _assert_503_reported(response, stage_with_sentry)
+    assert DATABASE_BOUND - 0.1 <= elapsed < INVOCATION_SECONDS
+    report_bound("README handler, pool exhausted -> 503 after", elapsed, INVOCATION_SECONDS)

@@ -170,12 +170,8 @@ def test_pool_exhausted_answers_503_after_the_timeout(
 
     monkeypatch.setenv(constants.DB_POOL_MAX_SIZE, "2")
     pool = db.get_pool()
-    held = [pool.getconn(), pool.getconn()]
-    try:
+    with pool.connection(timeout=30), pool.connection(timeout=30):  # every connection in use
         status, _, body, elapsed = call("GET", "/api/health")
-    finally:
-        for conn in held:
-            pool.putconn(conn)
     bound = CHECK_BOUND_SECONDS + ANSWER_SLACK_SECONDS
     assert status == 503
     assert body["checks"]["database"]["status"] == "pool_exhausted"

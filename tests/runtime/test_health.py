@@ -14,6 +14,7 @@ from localstage import LocalStage
 from runtime import db, health
 from runtime.health import HealthStatus
 from tests.fixtures.services import BoundReport, settled_pool_stats
+from tests.runtime.test_db import query_count
 
 CHECK_BOUND_SECONDS = 1.0
 ANSWER_SLACK_SECONDS = 0.5  # thread start, socket shutdown and scheduling on a shared 2-core machine
@@ -50,6 +51,17 @@ def timed_readiness(settings: FakeHealthSettings, pool: db.Pool) -> tuple[health
     started = time.monotonic()
     report = health.readiness(settings, pool=pool)
     return report, time.monotonic() - started
+
+
+def test_a_warm_check_is_one_round_trip(
+    settings: FakeHealthSettings, pool: db.Pool, services: LocalStage
+) -> None:
+    """Counted by PgBouncer: the check is its SELECT 1 and nothing else (no liveness query, no BEGIN)."""
+    assert health.readiness(settings, pool=pool).status is HealthStatus.HEALTHY
+    before = query_count(services)
+    for _ in range(10):
+        assert health.readiness(settings, pool=pool).status is HealthStatus.HEALTHY
+    assert query_count(services) - before == 10
 
 
 def test_healthy_report(settings: FakeHealthSettings, pool: db.Pool) -> None:
@@ -133,12 +145,8 @@ def test_worst_status_wins() -> None:
 def test_pool_exhausted_is_unhealthy_within_bound(
     settings: FakeHealthSettings, pool: db.Pool, report_bound: BoundReport
 ) -> None:
-    held = [pool.getconn(), pool.getconn()]
-    try:
+    with pool.connection(timeout=30), pool.connection(timeout=30):  # every connection in use
         report, elapsed = timed_readiness(settings, pool)
-    finally:
-        for conn in held:
-            pool.putconn(conn)
     assert report.http_status == 503
     assert report.checks["database"].status == "pool_exhausted"
     assert elapsed < CHECK_BOUND_SECONDS + ANSWER_SLACK_SECONDS

@@ -195,17 +195,17 @@ def test_release_falls_back_to_the_published_lambda_version() -> None:
     assert observability.release_for(settings, lambda_env) == "git-abc123"
 
 
-def test_the_lambda_integration_only_on_lambda(sentry_sink_factory: SinkFactory) -> None:
+def test_the_lambda_integration_is_never_enabled_the_decorator_owns_its_work(
+    sentry_sink_factory: SinkFactory,
+) -> None:
+    """One owner of the per-invocation work (scope, request, flush, timeout warning): the decorator."""
     from sentry_sdk.integrations.aws_lambda import AwsLambdaIntegration
 
-    observability.init_sentry(_settings(sentry_sink_factory()), env={})
-    assert sentry_sdk.get_client().get_integration(AwsLambdaIntegration) is None
-    observability.reset_sentry()
     lambda_env = {"AWS_LAMBDA_FUNCTION_NAME": "ballast-health", "AWS_LAMBDA_FUNCTION_VERSION": "3"}
     state = observability.init_sentry(_settings(sentry_sink_factory()), env=lambda_env)
     assert state.on_lambda
     assert state.release == "ballast-health@3"
-    assert sentry_sdk.get_client().get_integration(AwsLambdaIntegration) is not None
+    assert sentry_sdk.get_client().get_integration(AwsLambdaIntegration) is None
 
 
 def test_sentry_and_its_integrations_are_imported_only_when_used() -> None:
@@ -310,3 +310,30 @@ def test_black_holed_sentry_delays_only_invocations_that_captured(sentry_sink_fa
     assert sink.connections_held >= 1
     assert all(bound * 0.8 <= t <= bound + SLACK_SECONDS for t in timings["captured"])
     assert all(t <= 0.1 for t in timings["quiet"])
+
+
+# --- the timeout warning --------------------------------------------------------------------------------
+
+
+def test_an_invocation_about_to_time_out_is_reported_in_its_own_scope(sentry_sink: SentrySink) -> None:
+    """Ends 1.2 s from now with a 0.5 s flush bound: the warning fires at ~0.7 s, while the work runs."""
+    observability.init_sentry(_settings(sentry_sink, sentry_flush_timeout_seconds=0.5))
+    started = time.monotonic()
+    with observability.invocation_scope("req-slow", ends_at=started + 1.2) as invocation:
+        time.sleep(1.0)  # the hung handler
+        invocation.handler_done()
+        invocation.flush()
+    [event] = sentry_sink.wait_for_events(1)
+    assert event["level"] == "warning"
+    assert "about to hit its Lambda timeout" in event["message"]
+    assert event["tags"]["request_id"] == "req-slow"
+    assert event["tags"]["error_kind"] == observability.TIMEOUT_WARNING_KIND
+
+
+def test_an_invocation_that_finishes_in_time_sends_no_warning(sentry_sink: SentrySink) -> None:
+    observability.init_sentry(_settings(sentry_sink, sentry_flush_timeout_seconds=0.5))
+    with observability.invocation_scope("req-quick", ends_at=time.monotonic() + 0.8) as invocation:
+        invocation.handler_done()
+    time.sleep(0.6)  # past the moment the warning would have fired
+    observability.flush()
+    assert sentry_sink.events() == []
