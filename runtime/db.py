@@ -54,6 +54,9 @@ LIVENESS_BYPASS_SECONDS = 0.5
 # After this long failing to connect the pool stops its backed-off retries; the next request starts afresh.
 # Short, so a database that comes back is used within seconds rather than after a doubled back-off.
 RECONNECT_TIMEOUT_SECONDS = 10.0
+# The first retry after a refused connection (then doubling): a PgBouncer restart takes ~0.1-0.5 s, and
+# psycopg_pool's own 1 s would keep every request arriving after it waiting (the restart drill's flake).
+RECONNECT_FIRST_DELAY_SECONDS = 0.1
 # Checkouts per call: a dead connection found by its check drains the pool, so the next one is fresh.
 _MAX_CHECKOUTS = 3
 
@@ -242,19 +245,32 @@ class Pool:
 
 
 def _fail_fast_pool_class() -> type[ConnectionPool[Connection[TupleRow]]]:
-    """psycopg_pool's pool, plus: when a new connection is refused, the requests queued for one fail at once
-    (``DatabaseUnavailable``) instead of waiting out their deadline behind the pool's backed-off retries.
+    """psycopg_pool's pool, plus two things for a database that refuses connections for a moment:
 
-    It hooks psycopg_pool 3.3's ``_connect``, ``_waiting`` and ``_lock`` (the version is pinned, and
-    ``tests/runtime/test_db.py`` holds the behaviour); the failure goes through ``WaitingClient.fail``, the
-    way ``close()`` fails waiters."""
+    * the requests queued for a connection fail at once (``DatabaseUnavailable``) when a new one is refused,
+      instead of waiting out their deadline behind the pool's backed-off retries;
+    * the first reconnect retry comes after ``RECONNECT_FIRST_DELAY_SECONDS``, not psycopg_pool's 1 s, so
+      requests arriving once a restarted PgBouncer listens again are served, not queued behind the back-off.
+
+    It hooks psycopg_pool 3.3's ``_connect``, ``_add_connection``, ``_waiting`` and ``_lock`` (the version is
+    pinned; ``tests/runtime/test_db.py`` and the drills hold the behaviour); the failure goes through
+    ``WaitingClient.fail``, the way ``close()`` fails waiters."""
     global _FailFastPool
     if _FailFastPool is None:
         from psycopg import Connection
         from psycopg.rows import TupleRow
         from psycopg_pool import ConnectionPool
+        from psycopg_pool.base import AttemptWithBackoff
+
+        class QuickFirstRetry(AttemptWithBackoff):
+            INITIAL_DELAY = RECONNECT_FIRST_DELAY_SECONDS
 
         class FailFastPool(ConnectionPool[Connection[TupleRow]]):
+            def _add_connection(self, attempt: AttemptWithBackoff | None, growing: bool = False) -> None:
+                if attempt is None:
+                    attempt = QuickFirstRetry(timeout=self.reconnect_timeout)
+                super()._add_connection(attempt, growing)
+
             def _connect(self, timeout: float | None = None) -> Connection[TupleRow]:
                 try:
                     return super()._connect(timeout)
