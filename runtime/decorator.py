@@ -139,13 +139,21 @@ def _failure(status: int, error: Exception, request_id: str, *, kind: str) -> di
 
 
 def request_id_of(event: Any) -> str:
-    """The caller's ``X-Request-ID`` (any header case) when it is sane, else a new UUID4."""
-    headers = _mapping(_mapping(event).get("headers"))
-    for name, value in headers.items():
-        if isinstance(name, str) and name.lower() == "x-request-id":
-            if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value):
-                return value
-            break
+    """The caller's ``X-Request-ID`` (any header case) when it is sane, else the function URL's own request
+    ID (``requestContext.requestId``, what Lambda logs too), else a new UUID4."""
+    event = _mapping(event)
+    headers = _mapping(event.get("headers"))
+    value = headers.get("x-request-id")  # function URLs lower-case header names: the usual hit
+    if value is None:
+        for name, candidate in headers.items():
+            if isinstance(name, str) and name.lower() == "x-request-id":
+                value = candidate
+                break
+    if value is not None:
+        return value if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value) else str(uuid.uuid4())
+    own = _mapping(event.get("requestContext")).get("requestId")
+    if isinstance(own, str) and REQUEST_ID_PATTERN.fullmatch(own):
+        return own
     return str(uuid.uuid4())
 
 
@@ -162,10 +170,13 @@ def with_request_id(response: Mapping[str, Any], request_id: str) -> dict[str, A
     headers = {
         name: value
         for name, value in _mapping(response.get("headers")).items()
-        if not (isinstance(name, str) and name.lower() == errors.REQUEST_ID_HEADER.lower())
+        if not (isinstance(name, str) and name.lower() == _REQUEST_ID_HEADER_LOWER)
     }
     headers[errors.REQUEST_ID_HEADER] = request_id
     return {**response, "headers": headers}
+
+
+_REQUEST_ID_HEADER_LOWER = errors.REQUEST_ID_HEADER.lower()
 
 
 def sentry_details(event: Any, context: Any) -> dict[str, Any]:
