@@ -109,10 +109,10 @@ def run(options: BenchOptions) -> BenchResult:
             try:
                 pool = db.get_pool()
                 pool.wait(timeout=30)  # opened and filled to min size before the clock starts
-                before = pool.get_stats()
-                with _sampling_waiting(pool.get_stats) as max_waiting:
+                before = pool.counters()
+                with _sampling_waiting(pool.counters) as max_waiting:
                     pooled = drive(lambda: _pooled_request(db), clients=CLIENTS, duration_s=duration_s)
-                after = pool.get_stats()
+                after = pool.counters()
             finally:
                 db.close_pool()
                 settings_module.reset_settings()

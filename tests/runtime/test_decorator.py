@@ -572,3 +572,26 @@ def test_the_readme_pattern_answers_503_in_time_with_the_pool_exhausted(
     _assert_503_reported(response, stage_with_sentry)
     assert DATABASE_BOUND - 0.1 <= elapsed < INVOCATION_SECONDS
     report_bound("README handler, pool exhausted -> 503 after", elapsed, INVOCATION_SECONDS)
+
+
+def test_a_hung_invocation_is_reported_before_its_lambda_timeout(
+    configure: Configure, sentry_sink: SentrySink
+) -> None:
+    """The decorator arms the timeout warning from the Lambda context: 1.2 s left, a 0.5 s flush bound."""
+    from runtime.serve import LocalContext
+
+    configure("staging", sentry_sink)
+
+    @lambda_handler
+    def hung(event: Any, context: Any) -> dict[str, Any]:
+        time.sleep(1.0)  # past the warning (0.7 s), short of the timeout (1.2 s)
+        return {"statusCode": 200, "body": ""}
+
+    context = LocalContext(deadline=time.monotonic() + 1.2)
+    response = hung(v2_event(headers={"x-request-id": "req-hung"}), context)
+    assert response["statusCode"] == 200
+    [event] = sentry_sink.wait_for_events(1)
+    assert event["level"] == "warning"
+    assert event["tags"]["request_id"] == "req-hung"
+    assert event["tags"]["error_kind"] == observability.TIMEOUT_WARNING_KIND
+    assert event["contexts"]["lambda"]["aws_request_id"] == context.aws_request_id
