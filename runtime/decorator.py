@@ -238,4 +238,5 @@ def _decoded_body(body: str) -> str:
 
 
 def _mapping(value: object) -> Mapping[Any, Any]:
-    return value if isinstance(value, Mapping) else {}
+    # A dict first: the Mapping ABC's isinstance costs ~0.5 µs, several times per request.
+    return value if type(value) is dict or isinstance(value, Mapping) else {}

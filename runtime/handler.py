@@ -86,7 +86,8 @@ def _method_and_path(event: object) -> tuple[str, str]:
 
 
 def _as_mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    # A dict first: the Mapping ABC's isinstance costs ~0.5 µs, several times per request.
+    return value if type(value) is dict or isinstance(value, Mapping) else {}
 
 
 # The Lambda entry: validated settings, Sentry, request ID; DatabaseUnavailable -> 503, anything else -> 500.
