@@ -50,7 +50,7 @@ def run(options: BenchOptions) -> BenchResult:
             settings.reset_settings()
             decorator.reset_process()  # Sentry and settings are set up once per process: afresh for this env
             try:
-                series, queries = _interleaved(handler, db, decorator, floor_conn, admin, rounds, warmup)
+                series, queries = _interleaved(handler, db, floor_conn, admin, rounds, warmup)
             finally:
                 decorator.reset_process()
                 db.close_pool()
@@ -79,13 +79,13 @@ def run(options: BenchOptions) -> BenchResult:
 def _interleaved(
     handler: ModuleType,
     db: ModuleType,
-    decorator: ModuleType,
     floor_conn: Any,
     admin: Any,
     rounds: int,
     warmup: int,
 ) -> tuple[list[list[float]], dict[str, float]]:
     """Milliseconds per call of each series, and round trips per call of each (PgBouncer's count)."""
+    from runtime.decorator import lambda_handler
     from runtime.serve import LocalContext, build_event
 
     health_event = build_event("GET", HEALTH_PATH, [("user-agent", "ballast-bench")], b"", "127.0.0.1")
@@ -93,7 +93,7 @@ def _interleaved(
     context = LocalContext()
     pool = db.get_pool()
 
-    @decorator.lambda_handler
+    @lambda_handler
     def readme_function(event: Any, context: Any) -> Any:
         with db.get_pool().connection() as conn:
             rows = conn.execute(QUERY).fetchall()
