@@ -27,8 +27,9 @@ reported (a warning event in its own scope, and a log line) by the runtime's wat
 Events are sent by the SDK's background worker. A black-holed Sentry (connection accepted, never answered)
 keeps that worker blocked for up to the transport's 30 s socket timeout: a failing request's flush then waits
 its full bound and returns — late by at most the bound, never stalled; requests that capture nothing are not
-delayed at all; events beyond the worker's queue (100) are dropped rather than held. Traces (when sampled)
-finish after the handler returns and go out in the background, best effort.
+delayed at all; events beyond the worker's queue (100) are dropped rather than held. No transaction is
+started per invocation (the Lambda integration did that): ``SENTRY_TRACES_SAMPLE_RATE`` samples the
+transactions a function starts itself, which go out in the background, best effort.
 """
 
 from __future__ import annotations
