@@ -51,7 +51,7 @@ _SENSITIVE_KEY_PARTS = (
     "password", "passwd", "passphrase", "secret", "token", "apikey", "accesskey", "privatekey", "auth",
     "cookie", "session", "dsn", "credential", "creditcard", "cardnumber", "ccnumber", "cvv", "csrf", "xsrf",
     "signature", "sentrykey", "email", "ipaddress", "remoteaddr", "forwardedfor", "realip", "clientip",
-    "connectingip", "sourceip", "userip", "remoteip", "iban",
+    "connectingip", "sourceip", "userip", "remoteip", "iban", "sessid",
 )  # fmt: skip
 _SENSITIVE_KEYS_EXACT = frozenset(
     {
