@@ -26,7 +26,7 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, quote_plus, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit
 
 FILTERED = "[Filtered]"
 MAX_BODY_BYTES = 1024
@@ -114,10 +114,10 @@ _QUERY_CREDENTIAL_PARAMS = (
     r"|password|secret|nonce|otp|auth|x-amz-signature|x-amz-credential|x-amz-security-token"
 )
 _QUERY_PARAM = re.compile(rf"(?i)((?:[?&;]|&amp;)(?:{_QUERY_CREDENTIAL_PARAMS})=)[^&#\s\"'<>]+")
-_QUERY_STRING_PARAM = re.compile(rf"(?i)((?:^|[&;])(?:{_QUERY_CREDENTIAL_PARAMS})=)[^&#\s\"'<>]+")
-# Card numbers: 13 to 19 digits, plain or grouped by spaces or dashes; kept unless the Luhn check passes and
-# the number starts like a card network's (so timestamps and ids stay readable).
-_CARD = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+_QUERY_NAME = re.compile(rf"(?i){_QUERY_CREDENTIAL_PARAMS}")
+# Card numbers: 13 to 19 digits, plain or grouped by spaces or dashes (or their URL encodings, + and %20);
+# kept unless the Luhn check passes and the number starts like a card network's (timestamps and ids stay).
+_CARD = re.compile(r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![0-9]))[0-9](?:(?:[ +-]|%20)?[0-9]){12,18}(?![0-9])")
 _CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|6[0-9]|50")
 # Quantifiers are bounded (key names, quoted values) so no input makes the scan quadratic.
 # A Sentry DSN key or any long token used as the whole userinfo of a URL.
@@ -283,7 +283,7 @@ def scrub_text(text: str) -> str:
 def is_card_number(text: str) -> bool:
     """Whether ``text`` (digits, maybe grouped by spaces or dashes) is a plausible payment card number:
     13 to 19 digits, a card network's prefix, and a valid Luhn check digit."""
-    digits = text.replace(" ", "").replace("-", "")
+    digits = text.replace("%20", "").replace(" ", "").replace("-", "").replace("+", "")
     if not (13 <= len(digits) <= 19 and digits.isdigit() and _CARD_PREFIX.match(digits)):
         return False
     total = 0
@@ -351,15 +351,25 @@ def scrub_request(request: Mapping[str, Any]) -> dict[str, Any]:
     scrubbed: dict[str, Any] = scrub_value({key: value for key, value in request.items() if key != "data"})
     query = request.get("query_string")
     if isinstance(query, str):
-        scrubbed["query_string"] = _QUERY_STRING_PARAM.sub(
-            lambda m: f"{m.group(1)}{FILTERED}", scrub_text(query)
-        )
+        scrubbed["query_string"] = scrub_query_string(query)
     data = request.get("data")
     if keeps_body and data not in (None, "", b"", {}, []):
         if isinstance(data, str | bytes):
             data = data[:_MAX_BODY_SCAN]  # bounded work; everything past MAX_BODY_BYTES is dropped anyway
         scrubbed["data"] = cut_body(scrub_value(data))
     return scrubbed
+
+
+def scrub_query_string(query: str) -> str:
+    """``a=1&code=…``: credential parameters withheld, other values scrubbed as the text they decode to."""
+    pairs = parse_qsl(query[:_MAX_BODY_SCAN], keep_blank_values=True)
+    if not pairs:
+        return scrub_text(query)
+    scrubbed = [
+        (name, FILTERED if _QUERY_NAME.fullmatch(name) or is_sensitive_key(name) else scrub_text(value))
+        for name, value in pairs
+    ]
+    return urlencode(scrubbed, safe="[]")
 
 
 def cut_body(body: Any) -> Any:
