@@ -203,6 +203,7 @@ class _Reader:
     def literal(self, node: Node) -> Any:
         if isinstance(node, ScalarNode) and node.tag in (_STR, _INT, _FLOAT, _BOOL):
             self.count(node)
+            _scalar(node)  # an explicit tag (!!int abc) must still hold its type
             return node.value
         return self.value(node, 2)
 
