@@ -30,7 +30,7 @@ IP_HEADERS = [
     "x-real-ip",
 ]
 PLAIN_KEYS = st.sampled_from(["note", "items", "detail", "payload", "value", "data", "attrs", "meta"])
-TOKEN = st.from_regex(r"[A-Za-z0-9]{10,24}", fullmatch=True)
+TOKEN = st.from_regex(r"zq[A-Za-z0-9]{8,22}", fullmatch=True)  # "zq": never part of the event template
 
 
 @st.composite
@@ -123,7 +123,7 @@ def events_with(draw: st.DrawFn, plant: Any) -> dict[str, Any]:
             ]
         )
     )
-    event: dict[str, Any] = {"event_id": "0" * 32, "level": "error", "platform": "python"}
+    event: dict[str, Any] = {"event_id": "e-1", "level": "error", "platform": "python"}
     buried = draw(nested(plant))
     if place == "message":
         event["message"] = text
