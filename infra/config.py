@@ -533,10 +533,21 @@ def _decode(key: str, value: Any, problems: list[_Problem]) -> Any:
     if expects_json:
         try:
             return json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):
             problems.append(_Problem(key, "is not a YAML object or list (nor JSON)"))
             return None
+    if value[:1] in ("{", "[") and _is_json_container(value):
+        # The CLI hands a map or list over as its JSON text: a single-value setting must not take it as one.
+        problems.append(_Problem(key, "takes a single value, not a map or list"))
+        return None
     return value
+
+
+def _is_json_container(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict | list)
+    except (ValueError, RecursionError):
+        return False
 
 
 def _production_stacks(value: Any, problems: list[_Problem]) -> tuple[str, ...]:

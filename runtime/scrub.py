@@ -26,7 +26,7 @@ import re
 import threading
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlencode, urlsplit
 
 FILTERED = "[Filtered]"
 MAX_BODY_BYTES = 1024
@@ -34,24 +34,50 @@ TRUNCATED_MARKER = "…[truncated]"
 MAX_DEPTH = 32  # deeper than any Sentry event: whatever lies below is withheld rather than walked
 MIN_KNOWN_SECRET_LENGTH = 8  # shorter values would blank out ordinary words
 _MAX_BODY_SCAN = 16 * MAX_BODY_BYTES
+MAX_JSON_IN_STRING = 64 * 1024  # a JSON document in a string larger than this gets the text rules only
+_CARD_SIZED = 10**12  # 13 digits and up
 BODYLESS_METHODS = frozenset({"GET", "HEAD"})
 # Sentry event parts that hold SDK metadata only: walking them costs time and could mangle package names.
 EVENT_KEYS_KEPT_AS_IS = frozenset({"sdk", "modules", "debug_meta"})
+_EVENT_KEYS_WITH_FRAMES = frozenset({"exception", "threads"})
+# Keys only an invocation event has at its top level (function URL / API Gateway v1 and v2, SQS, SNS...).
+INVOCATION_EVENT_KEYS = frozenset(
+    {"requestContext", "rawPath", "rawQueryString", "routeKey", "httpMethod", "multiValueHeaders", "Records"}
+)
+INVOCATION_EVENT_MARKER = "[Filtered: the invocation event, sent once as the request]"
 
 # Key names are compared normalised (lower case, letters and digits only): "X-Api-Key" -> "xapikey".
 _SENSITIVE_KEY_PARTS = (
     "password", "passwd", "passphrase", "secret", "token", "apikey", "accesskey", "privatekey", "auth",
     "cookie", "session", "dsn", "credential", "creditcard", "cardnumber", "ccnumber", "cvv", "csrf", "xsrf",
-    "signature", "sentrykey", "email", "ipaddress", "remoteaddr", "forwardedfor", "realip",
+    "signature", "sentrykey", "email", "ipaddress", "remoteaddr", "forwardedfor", "realip", "clientip",
+    "connectingip", "sourceip", "userip", "remoteip", "iban", "sessid",
 )  # fmt: skip
-_SENSITIVE_KEYS_EXACT = frozenset({"pwd", "pass", "pin", "ssn", "cvc", "iban", "jwt", "sid", "username"})
+_SENSITIVE_KEYS_EXACT = frozenset(
+    {
+        "pwd",
+        "mysqlpwd",
+        "pass",
+        "pin",
+        "ssn",
+        "cvc",
+        "jwt",
+        "sid",
+        "connectsid",
+        "username",
+        "forwarded",
+        "symfony",
+    }
+)
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
 
 # --- shapes of secrets inside text (applied in this order) -------------------------------------------------
 # Header values run to the end of the line (a Cookie holds many pairs) but stop at quotes and backslashes,
 # so a JSON log line stays valid JSON (quotes may come escaped: a JSON message inside a JSON line).
 _HEADER_VALUE = re.compile(
-    r"(?i)\b((?:proxy-)?authorization|x-sentry-auth|x-api-key|set-cookie|cookie)"
+    r"(?i)\b((?:proxy-)?authorization|x-sentry-auth|x-api-key|set-cookie|cookie|forwarded|x-forwarded-for"
+    r"|x-original-forwarded-for|x-real-ip|cf-connecting-ip|true-client-ip|x-client-ip|fastly-client-ip"
+    r"|x-cluster-client-ip|client-ip|x-envoy-external-address)"
     r"(\\?[\"']?\s*[:=]\s*)(\\?[\"']?)[^\r\n\"'\\]+"
 )
 _CREDENTIAL_WORDS = (
@@ -59,13 +85,42 @@ _CREDENTIAL_WORDS = (
     r"|session[_-]?id|dsn|csrf|xsrf|sentry[_-]key|signature|credit[_-]?card|card[_-]?number"
     r"|authorization|cookie"
 )
+# Short names count as a whole word only (or after a prefix: db_pass), so "shipping" or "author" do not.
+_SHORT_WORDS = r"pin|ssn|iban|pass|username|user_name|auth|cvc|cvv|otp"
+_KEY_NAME = (
+    rf"[\w.-]{{0,64}}(?:{_CREDENTIAL_WORDS})[\w.-]{{0,64}}"
+    rf"|(?:[\w.-]{{0,64}}[_.-])?(?:{_SHORT_WORDS})(?:[_.-][\w.-]{{0,64}})?"
+)
+_QUOTED_VALUE = r"\"(?:[^\"\\]|\\.){0,4096}\"|'(?:[^'\\]|\\.){0,4096}'|\\\"(?:[^\"\\]|\\[^\"]){0,4096}\\\""
 _KEY_VALUE = re.compile(
     # An ARN's service and resource type (`arn:aws:secretsmanager:…:123456789012:secret:name`) are names.
     r"(?i)(?<!arn:aws:)(?<!arn:aws-cn:)(?<!arn:aws-us-gov:)(?<!:\d{12}:)"
-    rf"(?<![\w.-])(\\?[\"']?)([\w.-]{{0,64}}(?:{_CREDENTIAL_WORDS})[\w.-]{{0,64}})\1(\s*[:=]\s*)"
-    r"(\"(?:[^\"\\]|\\.){0,4096}\"|'(?:[^'\\]|\\.){0,4096}'|\\\"(?:[^\"\\]|\\[^\"]){0,4096}\\\""
-    r"|[^\s,;&\"'<>{}()\[\]\\]+)"
+    rf"(?<![\w.-])(\\?[\"']?)({_KEY_NAME})\1(\s*(?:=>|[:=])\s*)"
+    rf"({_QUOTED_VALUE}|[^\s,;&\"'<>{{}}()\[\]\\]+)"
 )
+# `--password hunter2` (the `--password=hunter2` form is a key=value above).
+_CLI_OPTION = re.compile(rf"(?i)(?<![\w-])(--(?:{_KEY_NAME}))(\s+)(?!-)({_QUOTED_VALUE}|[^\s\"'<>]+)")
+# <password>hunter2</password>
+_XML_ELEMENT = re.compile(
+    rf"(?i)<((?:[\w.-]{{0,32}}:)?(?:{_KEY_NAME}))(\s[^<>]{{0,256}})?>[^<]{{1,4096}}</\1>"
+)
+# password%3Dhunter2%26… (a form or query percent-encoded once more): the value runs to the next %26 (&).
+_ENCODED_KEY_VALUE = re.compile(
+    rf"(?i)(?<![\w.-])({_KEY_NAME})(%3D|%3A)((?:[^\s&\"'<>%]|%(?!26)[0-9A-F]{{2}}){{1,4096}})"
+)
+# Query parameters that carry credentials or one-time codes (OAuth code/state, signed-URL sig/key...).
+_QUERY_CREDENTIAL_PARAMS = (
+    r"code|state|sig|signature|key|token|access_token|id_token|refresh_token|client_secret|api_key|apikey"
+    r"|password|secret|nonce|otp|auth|x-amz-signature|x-amz-credential|x-amz-security-token"
+)
+_QUERY_PARAM = re.compile(rf"(?i)((?:[?&;]|&amp;)(?:{_QUERY_CREDENTIAL_PARAMS})=)[^&#\s\"'<>]+")
+_QUERY_NAME = re.compile(rf"(?i){_QUERY_CREDENTIAL_PARAMS}")
+# Card numbers: 13 to 19 digits, plain or grouped by spaces or dashes (or their URL encodings, + and %20);
+# kept unless the Luhn check passes and the number starts like a card network's (timestamps and ids stay).
+_CARD = re.compile(r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![0-9]))[0-9](?:(?:[ +-]|%20)?[0-9]){12,18}(?![0-9])")
+# Every card grouping has four digits, at most one separator, four more: a cheap scan before the full one.
+_CARD_GATE = re.compile(r"[0-9]{4}(?:[ +-]|%20)?[0-9]{4}")
+_CARD_PREFIX = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|6[0-9]|50")
 # Quantifiers are bounded (key names, quoted values) so no input makes the scan quadratic.
 # A Sentry DSN key or any long token used as the whole userinfo of a URL.
 _URL_KEY_USER = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,30}://)[A-Za-z0-9_-]{20,}(?::[A-Za-z0-9_-]*)?@")
@@ -85,13 +140,17 @@ _TOKENS = re.compile(
     r"|\bnpg_[A-Za-z0-9]{8,}"  # Neon role passwords
 )
 _EMAIL = re.compile(
-    r"(?<![\w.%+-])(?<!://)[A-Za-z0-9._%+-]+@"
+    r"(?<![\w.%+-])(?<!://)[A-Za-z0-9._%+-]+(?:@|%40)"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}\b"
 )
 _LIBPQ_PASSWORD = re.compile(r"(?i)(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)")
 
 
 _QUOTES = ('\\"', '"', "'")
+
+
+def _filtered_parameter(match: re.Match[str]) -> str:
+    return f"{match.group(1)}{FILTERED}"
 
 
 def _filtered_value(match: re.Match[str], value_group: int) -> str:
@@ -109,10 +168,10 @@ def _filtered_value(match: re.Match[str], value_group: int) -> str:
 # Each rule runs only when one of its trigger words (lower case) is in the text: most log lines hold none,
 # and a substring test is far cheaper than a regex scan.
 _URL_TRIGGERS = ("://",)
-_HEADER_TRIGGERS = ("authorization", "x-sentry-auth", "x-api-key", "cookie")
+_HEADER_TRIGGERS = ("authorization", "x-sentry-auth", "x-api-key", "cookie", "forwarded", "-ip", "envoy")
 _CREDENTIAL_TRIGGERS = (
     "pass", "pwd", "secret", "token", "key", "credential", "session", "dsn", "csrf", "xsrf", "signature",
-    "card", "authorization", "cookie",
+    "card", "authorization", "cookie", "pin", "ssn", "iban", "user", "auth", "cvc", "cvv", "otp",
 )  # fmt: skip
 _TOKEN_TRIGGERS = (
     "eyj", "sk_", "rk_", "pk_", "sk-", "gh", "glpat-", "xox", "akia", "asia", "aiza", "sntry", "npg_",
@@ -123,8 +182,17 @@ _TEXT_RULES: tuple[tuple[re.Pattern[str], Any, tuple[str, ...]], ...] = (
     (_URL_PASSWORD, lambda m: f"{m.group(1)}:{FILTERED}@", _URL_TRIGGERS),
     (_BEARER, lambda m: f"{m.group(1)}{m.group(2)}{FILTERED}", ("bearer",)),
     (_KEY_VALUE, lambda m: _filtered_value(m, 4), _CREDENTIAL_TRIGGERS),
+    (_CLI_OPTION, lambda m: _filtered_value(m, 3), ("--",)),
+    (_XML_ELEMENT, lambda m: f"<{m.group(1)}{m.group(2) or ''}>{FILTERED}</{m.group(1)}>", ("<",)),
+    (_ENCODED_KEY_VALUE, lambda m: f"{m.group(1)}{m.group(2)}{FILTERED}", ("%3",)),
+    (_QUERY_PARAM, _filtered_parameter, ("?", "&")),
     (_TOKENS, FILTERED, _TOKEN_TRIGGERS),
-    (_EMAIL, FILTERED, ("@",)),
+    (_EMAIL, FILTERED, ("@", "%40")),
+)
+
+
+_ANY_TRIGGER = re.compile(
+    "|".join(sorted({re.escape(t) for _, _, triggers in _TEXT_RULES for t in triggers}))
 )
 
 
@@ -137,7 +205,8 @@ class _KnownSecrets:
         self._lock = threading.Lock()
 
     def add(self, *values: str) -> None:
-        fresh = {value for value in values if len(value) >= MIN_KNOWN_SECRET_LENGTH} - self._values
+        spelled = {form for value in values for form in spellings(value)}
+        fresh = {value for value in spelled if len(value) >= MIN_KNOWN_SECRET_LENGTH} - self._values
         if not fresh:
             return
         with self._lock:
@@ -160,6 +229,16 @@ class _KnownSecrets:
 
 
 _known_secrets = _KnownSecrets()
+
+
+def spellings(value: str) -> set[str]:
+    """How ``value`` may appear in text: as is, escaped by ``repr`` (an exception's repr, once or nested in a
+    container's repr) or JSON, and percent-encoded (a URL or form)."""
+    forms = {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    forms |= {quote(value, safe=""), quote_plus(value), quote(value, safe="/:@")}
+    for once in (repr(value)[1:-1], value.replace("\\", "\\\\")):
+        forms |= {once, repr(once)[1:-1], once.replace("'", "\\'"), once.replace('"', '\\"')}
+    return forms
 
 
 def register_secret(value: str | None) -> None:
@@ -201,10 +280,32 @@ def secret_parts(value: str) -> list[str]:
 def scrub_text(text: str) -> str:
     """``text`` with every recognised secret or email replaced by ``[Filtered]``."""
     lowered = text.lower()
-    for pattern, replacement, triggers in _TEXT_RULES:
-        if any(trigger in lowered for trigger in triggers):
-            text = pattern.sub(replacement, text)
+    if _ANY_TRIGGER.search(lowered):  # most log lines hold none: one scan instead of one per rule
+        for pattern, replacement, triggers in _TEXT_RULES:
+            if any(trigger in lowered for trigger in triggers):
+                text = pattern.sub(replacement, text)
+    if _CARD_GATE.search(text):
+        text = _CARD.sub(_filtered_card, text)
     return _known_secrets.scrub(text)
+
+
+def _filtered_card(match: re.Match[str]) -> str:
+    return FILTERED if is_card_number(match.group(0)) else match.group(0)
+
+
+def is_card_number(text: str) -> bool:
+    """Whether ``text`` (digits, maybe grouped by spaces or dashes) is a plausible payment card number:
+    13 to 19 digits, a card network's prefix, and a valid Luhn check digit."""
+    digits = text.replace("%20", "").replace(" ", "").replace("-", "").replace("+", "")
+    if not (13 <= len(digits) <= 19 and digits.isdigit() and _CARD_PREFIX.match(digits)):
+        return False
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if index % 2:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
 
 
 @functools.lru_cache(maxsize=2048)
@@ -215,11 +316,14 @@ def is_sensitive_key(key: str) -> bool:
 
 
 def scrub_value(value: Any, *, _depth: int = 0) -> Any:
-    """A scrubbed copy of ``value``: strings by shape, mappings by key and shape, lists item by item."""
-    if isinstance(value, str):
-        return scrub_text(value)
+    """A scrubbed copy of ``value``: strings by shape (a JSON document inside a string by its keys too),
+    mappings by key and shape, lists item by item, integers that are card numbers withheld."""
     if isinstance(value, bytes | bytearray):
-        return scrub_text(bytes(value).decode("utf-8", errors="replace"))
+        value = bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return _scrub_string(value, _depth)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return FILTERED if _CARD_SIZED <= abs(value) < 10**19 and is_card_number(str(abs(value))) else value
     if _depth >= MAX_DEPTH and isinstance(value, Mapping | list | tuple):
         return FILTERED
     if isinstance(value, Mapping):
@@ -230,6 +334,20 @@ def scrub_value(value: Any, *, _depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [scrub_value(item, _depth=_depth + 1) for item in value]
     return value
+
+
+def _scrub_string(text: str, depth: int) -> Any:
+    # Escaped JSON inside a string (a body, a message's payload) is scrubbed by its keys as well: parsed,
+    # scrubbed as data, written back. Large or invalid documents get the text rules only.
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "[") and len(text) <= MAX_JSON_IN_STRING and depth < MAX_DEPTH:
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            document = None
+        if isinstance(document, dict | list):
+            return json.dumps(scrub_value(document, _depth=depth + 1), ensure_ascii=False)
+    return scrub_text(text)
 
 
 def _scrub_item(key: object, item: Any, depth: int) -> Any:
@@ -244,12 +362,27 @@ def scrub_request(request: Mapping[str, Any]) -> dict[str, Any]:
     method = request.get("method")
     keeps_body = isinstance(method, str) and method.upper() not in BODYLESS_METHODS
     scrubbed: dict[str, Any] = scrub_value({key: value for key, value in request.items() if key != "data"})
+    query = request.get("query_string")
+    if isinstance(query, str):
+        scrubbed["query_string"] = scrub_query_string(query)
     data = request.get("data")
     if keeps_body and data not in (None, "", b"", {}, []):
         if isinstance(data, str | bytes):
             data = data[:_MAX_BODY_SCAN]  # bounded work; everything past MAX_BODY_BYTES is dropped anyway
         scrubbed["data"] = cut_body(scrub_value(data))
     return scrubbed
+
+
+def scrub_query_string(query: str) -> str:
+    """``a=1&code=…``: credential parameters withheld, other values scrubbed as the text they decode to."""
+    pairs = parse_qsl(query[:_MAX_BODY_SCAN], keep_blank_values=True)
+    if not pairs:
+        return scrub_text(query)
+    scrubbed = [
+        (name, FILTERED if _QUERY_NAME.fullmatch(name) or is_sensitive_key(name) else scrub_text(value))
+        for name, value in pairs
+    ]
+    return urlencode(scrubbed, safe="[]")
 
 
 def cut_body(body: Any) -> Any:
@@ -271,9 +404,56 @@ def scrub_event(event: dict[str, Any], hint: object = None) -> dict[str, Any]:
             scrubbed[key] = value
         elif key == "request" and isinstance(value, Mapping):
             scrubbed[key] = scrub_request(value)
+        elif key in _EVENT_KEYS_WITH_FRAMES and isinstance(value, Mapping):
+            scrubbed[key] = scrub_value(_without_invocation_events(value))
         else:
             scrubbed[key] = scrub_value(value)
     return scrubbed
+
+
+def looks_like_invocation_event(value: object) -> bool:
+    """A Lambda invocation event (function URL, API Gateway, SQS/SNS records...)."""
+    return isinstance(value, Mapping) and any(
+        isinstance(key, str) and key in INVOCATION_EVENT_KEYS for key in value
+    )
+
+
+def _without_invocation_events(part: Mapping[str, Any]) -> dict[str, Any]:
+    """``exception`` or ``threads`` with every frame's variables cut to ``MAX_BODY_BYTES`` each, and any copy
+    of the invocation event among them (``event``, or inside ``args``) replaced by a marker.
+
+    Dropped, not scrubbed: the event already travels once as ``request`` (scrubbed, body only for non-GET
+    methods, cut to 1 KB); a second, uncut copy in every frame is only another way to leak it."""
+    values = part.get("values")
+    if not isinstance(values, list):
+        return dict(part)
+    return {**part, "values": [_frames_trimmed(item) for item in values]}
+
+
+def _frames_trimmed(item: Any) -> Any:
+    stacktrace = item.get("stacktrace") if isinstance(item, Mapping) else None
+    if not isinstance(stacktrace, Mapping) or not isinstance(stacktrace.get("frames"), list):
+        return item
+    frames = stacktrace["frames"]
+    trimmed = []
+    for frame in frames:
+        variables = frame.get("vars") if isinstance(frame, Mapping) else None
+        if isinstance(variables, Mapping):
+            frame = {**frame, "vars": {name: _frame_variable(var) for name, var in variables.items()}}
+        trimmed.append(frame)
+    return {**item, "stacktrace": {**stacktrace, "frames": trimmed}}
+
+
+def _frame_variable(value: Any, depth: int = 0) -> Any:
+    if looks_like_invocation_event(value):
+        return INVOCATION_EVENT_MARKER
+    if isinstance(value, list | tuple) and depth < 2:  # e.g. args=(event, context)
+        value = [_frame_variable(item, depth + 1) for item in value]
+    elif isinstance(value, Mapping) and depth < 2:
+        value = {key: _frame_variable(item, depth + 1) for key, item in value.items()}
+    if depth:
+        return value
+    return cut_body(scrub_value(value))
 
 
 def scrub_breadcrumb(crumb: dict[str, Any], hint: object = None) -> dict[str, Any]:

@@ -3,6 +3,10 @@
     python -m runtime.serve [--host 127.0.0.1] [--port 8000] [--allow-remote]
 
 It binds loopback only, unless ``--allow-remote`` says otherwise: it is a development tool, not a server.
+Malformed requests get a 4xx answer and a one-line log, never a traceback: a ``Content-Length`` that is not a
+number (400), a chunked body (411: send a length), a body larger than Lambda accepts (413), a body that does
+not arrive within ``BODY_TIMEOUT_SECONDS`` (408); an idle connection is closed after
+``IDLE_TIMEOUT_SECONDS``, so no client holds a thread forever.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import argparse
 import base64
 import ipaddress
 import json
+import re
 import socket
 import sys
 import threading
@@ -28,6 +33,10 @@ LOCAL_FUNCTION_NAME = "ballast-local"
 LOCAL_TIMEOUT_SECONDS = 30.0  # what get_remaining_time_in_millis counts down from, like a Lambda timeout
 MAX_BODY_BYTES = 6 * 1024 * 1024  # the Lambda synchronous payload limit
 FAILED_BODY = b'{"error":"Something went wrong"}'
+IDLE_TIMEOUT_SECONDS = 30.0  # each read on a connection (request line, headers) waits at most this long
+BODY_TIMEOUT_SECONDS = 30.0  # the whole body must arrive within this
+LISTEN_BACKLOG = 128  # socketserver's default of 5 refuses connections under a modest burst
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
 
 LambdaHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
 
@@ -164,7 +173,7 @@ def make_server(
 
         handler = handle
     request_handler = _request_handler_class(handler, quiet=quiet)
-    server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+    server_class = _IPv6Server if ":" in host else _Server
     server = server_class((host, port), request_handler)
     server.daemon_threads = True
     return server
@@ -175,8 +184,24 @@ def server_url(server: ThreadingHTTPServer, path: str = "/api/health") -> str:
     return f"http://[{host}]:{port}{path}" if ":" in host else f"http://{host}:{port}{path}"
 
 
-class _IPv6Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is not worth a traceback: one line says what happened.
+        error = sys.exc_info()[1]
+        print(f"serve: connection from {client_address[0]} failed: {type(error).__name__}", file=sys.stderr)
+
+
+class _IPv6Server(_Server):
     address_family = socket.AF_INET6
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = json.dumps({"error": message}).encode()
 
 
 def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
@@ -189,16 +214,22 @@ def _request_handler_class(handler: LambdaHandler, *, quiet: bool) -> type[BaseH
     class FunctionUrlRequestHandler(BaseHTTPRequestHandler):
         server_version = "ballast-serve"
         protocol_version = "HTTP/1.1"
+        timeout = IDLE_TIMEOUT_SECONDS  # StreamRequestHandler sets it on the connection
 
         def _dispatch(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self._send(413, [("Content-Type", "application/json")], b'{"error":"Payload too large"}')
+            try:
+                body = self._read_body()
+                try:
+                    event = build_event(
+                        self.command, self.path, list(self.headers.items()), body, self.client_address[0]
+                    )
+                except ValueError:  # e.g. a target like //[x that urlsplit refuses
+                    raise _BadRequest(400, "Invalid request target") from None
+            except _BadRequest as error:
+                self.close_connection = True  # what follows on the connection cannot be trusted
+                self.log_error("refused %s %s: %s", self.command, error.status, error)
+                self._send(error.status, [("Content-Type", "application/json")], error.body)
                 return
-            body = self.rfile.read(length) if length else b""
-            event = build_event(
-                self.command, self.path, list(self.headers.items()), body, self.client_address[0]
-            )
             try:
                 status, headers, data = response_parts(handler(event, LocalContext()))
             except Exception as error:  # e.g. SettingsError before the first request: answer, don't hang up
@@ -207,6 +238,40 @@ def _request_handler_class(handler: LambdaHandler, *, quiet: bool) -> type[BaseH
                 self.log_error("handler failed: %s: %s", type(error).__name__, scrub_text(str(error)))
                 status, headers, data = 500, [("Content-Type", "application/json")], FAILED_BODY
             self._send(status, headers, b"" if self.command == "HEAD" else data)
+
+        def _read_body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding"):
+                raise _BadRequest(411, "Chunked bodies are not supported: send Content-Length")
+            lengths = self.headers.get_all("Content-Length") or []
+            if not lengths:
+                return b""
+            if len(set(lengths)) != 1 or not _CONTENT_LENGTH.fullmatch(lengths[0].strip()):
+                raise _BadRequest(400, "Invalid Content-Length")
+            length = int(lengths[0])
+            if length > MAX_BODY_BYTES:
+                raise _BadRequest(413, "Payload too large")
+            return self._read_exactly(length)
+
+        def _read_exactly(self, length: int) -> bytes:
+            deadline = time.monotonic() + BODY_TIMEOUT_SECONDS
+            chunks: list[bytes] = []
+            remaining = length
+            try:
+                while remaining > 0:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    self.connection.settimeout(min(left, IDLE_TIMEOUT_SECONDS))
+                    chunk = self.rfile.read1(min(remaining, 64 * 1024))
+                    if not chunk:
+                        raise _BadRequest(400, "The body is shorter than Content-Length")
+                    chunks.append(chunk)
+                    remaining -= len(chunk)
+            except TimeoutError:
+                raise _BadRequest(408, "The body did not arrive in time") from None
+            finally:
+                self.connection.settimeout(IDLE_TIMEOUT_SECONDS)
+            return b"".join(chunks)
 
         def _send(self, status: int, headers: list[tuple[str, str]], data: bytes) -> None:
             self.send_response(status)

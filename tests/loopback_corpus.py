@@ -65,6 +65,33 @@ LOOPBACK_CASES: list[tuple[str, str]] = [
     ("redis://localhost:6379/0", "localhost"),
     ('{"url": "http://127.0.0.1:8080/hook"}', "127.0.0.1"),
     ("see http://localhost:4000/docs for details", "localhost"),
+    # The userinfo may hold anything: the host follows the last '@' (libpq, urllib3, sentry-sdk).
+    ("postgresql://app:pw%2F@localhost:5432/app", "localhost"),
+    ("postgresql://app:pw%3F%23%20%3B@localhost:5432/app", "localhost"),
+    ("postgresql://app:p;w'x\"y<z`q\\@localhost/app", "localhost"),
+    ("http://0123456789abcdef0123456789abcdef;x@127.0.0.1:9000/42", "127.0.0.1"),
+    ("postgresql://a@b@[::1]/app", "[::1]"),
+    # libpq: an empty host is the default Unix socket.
+    ("postgresql://u:p@:5432/app", "/"),
+    ("postgresql://u:p@,db.example.com/app", "/"),
+    ("postgresql://u:p@db.example.com/app?host=", "/"),
+    ("host='' dbname=app", "/"),
+    ("host=db.example.com,,replica.example.com", "/"),
+    # Lists of URLs in one value.
+    ("https://a.example.com,https://[::1]", "[::1]"),
+    ("https://a.example.com|http://localhost:3000", "localhost"),
+    ("https://a.example.com/x;http://127.0.0.1/y", "127.0.0.1"),
+    ("https://a.example.com\thttp://0.0.0.0:80", "0.0.0.0"),
+    # Unicode spellings IDNA folds to a loopback host.
+    ("\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54", "localhost"),
+    ("http://\uff11\uff12\uff17\uff0e\uff10\uff0e\uff10\uff0e\uff11:8000/", "127.0.0.1"),
+    ("http://127\u30020\u30020\u30021/", "127.0.0.1"),
+    ("http://localho\u017ft/", "localhost"),
+    ("http://\u217cocalhost/", "localhost"),
+    ("http://loca\u00adlhost/", "localhost"),
+    ("http://local\u200bhost:3000", "localhost"),
+    ("http://loca%C2%ADlhost/", "localhost"),
+    ("user@127.0.0.1", "127.0.0.1"),
 ]
 LOOPBACK_SPELLINGS: list[str] = [value for value, _ in LOOPBACK_CASES]
 
@@ -96,4 +123,24 @@ LOOKALIKE_HOSTS: list[str] = [
     "0.25",
     "2026-11-22T10:00:00Z",
     "user@localhost-mail.com",
+    # Numbers, times and constants outside a host position are not addresses.
+    "00:00",
+    "0:30",
+    "0:0",
+    "12:00:00",
+    "0x0",
+    "0x7fffffff",
+    "2147483647",
+    "2135551234",
+    "4294967295",
+    "0.0.0/0",
+    "0.0.0.0/0",
+    "::/0",
+    # Loopback-looking text in a path or a query is not a host.
+    "https://example.com/a%20localhost",
+    "https://example.com/?next=http://localhost/",
+    "https://example.com/?host=localhost",
+    "https://a.example.com,https://b.example.com",
+    "postgresql://u:p@db.example.com,replica.example.com/app",
+    "\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45\uff0e\uff43\uff4f\uff4d",
 ]

@@ -6,7 +6,6 @@ that raises) becomes a :class:`PlanError` whose problems name the file, key or s
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from infra.plan import EXIT_MANDATORY_VIOLATION, EXIT_OK
 from infra.plan.render import Plan, masked
 from infra.plan.run import run_program
 from infra.plan.stackfiles import StackFileError, load_stack_files
+from infra.policy.config import load_policy_config
 from infra.policy.evaluate import PolicyConfigError, evaluate, reconcile_config
 from infra.policy.pack import PACK_ENFORCEMENT_LEVEL, build_policies, initial_config
 from runtime.scrub import scrub_text
@@ -78,11 +78,6 @@ def _policy_config(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
-        loaded = json.loads(path.read_text(encoding="utf-8") or "{}")
-    except OSError as error:
-        raise PlanError([f"{path}: cannot be read ({type(error).__name__})"]) from None
-    except ValueError:
-        raise PlanError([f"{path}: is not valid JSON"]) from None
-    if not isinstance(loaded, dict):
-        raise PlanError([f"{path}: must be a JSON object keyed by policy name (or `all`)"])
-    return loaded
+        return load_policy_config(path)
+    except PolicyConfigError as error:
+        raise PlanError(error.problems) from None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -129,6 +130,8 @@ def reconcile_config(
         p.name: PolicySettings(p.enforcement_level or pack_level, _schema_defaults(p)) for p in policies
     }
     problems: list[str] = []
+    if given:
+        problems += _unknown_names(given, [p.name for p in policies])
     for layer in (initial, given):
         if layer:
             result = _apply(result, _parse_layer(layer, problems))
@@ -145,6 +148,21 @@ def _schema_defaults(policy: Policy) -> dict[str, Any]:
     if schema is None:
         return {}
     return {key: prop["default"] for key, prop in schema.properties.items() if "default" in prop}
+
+
+def _unknown_names(layer: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """A name that is no policy of the pack (a typo, a renamed rule) would silently configure nothing."""
+    problems = []
+    for name in layer:
+        if name == ALL_POLICIES:
+            value = layer[name]
+            if isinstance(value, Mapping) and set(value) - {ENFORCEMENT_LEVEL_KEY}:
+                problems.append(f"{ALL_POLICIES}: only an enforcement level applies to every policy")
+        elif name not in names:
+            close = difflib.get_close_matches(str(name), names, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{name}: no such policy in the pack{hint}")
+    return problems
 
 
 def _parse_layer(layer: Mapping[str, Any], problems: list[str]) -> dict[str, _GivenSettings]:
@@ -206,11 +224,17 @@ def _schema_problems(policy: Policy, properties: Mapping[str, Any]) -> list[str]
     document = {"type": "object", "properties": schema.properties}
     if schema.required:
         document["required"] = schema.required
-    validator = jsonschema.Draft7Validator(document)
+    validator = jsonschema.Draft7Validator(document, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
     return [
-        f"{policy.name}: {'.'.join(str(p) for p in error.path) or 'config'}: {error.message}"
+        f"{policy.name}: {'.'.join(str(p) for p in error.path) or 'config'}: {_schema_message(error)}"
         for error in validator.iter_errors(dict(properties))
     ]
+
+
+def _schema_message(error: Any) -> str:
+    if error.validator == "format" and error.validator_value == "regex":
+        return "is not a valid regular expression"
+    return str(error.message)
 
 
 # Evaluation ------------------------------------------------------------------------------------------------

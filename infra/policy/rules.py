@@ -598,6 +598,7 @@ RULES: Final[tuple[ResourceRule | StackRule, ...]] = (
         config={
             PREVIEW_STACK_PATTERN: {
                 "type": "string",
+                "format": "regex",
                 "default": DEFAULT_PREVIEW_STACK_PATTERN,
                 "description": "Regular expression matching preview stack names.",
             }

@@ -5,11 +5,15 @@ deep dynamic-resource props) and reported by path without the value; no lookalik
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.policy import rules
 from runtime.loopback import find_loopback
@@ -131,3 +135,82 @@ def test_the_same_spellings_pass_outside_production() -> None:
     placement = PLACEMENTS[0]
     for spelling in LOOPBACK_SPELLINGS:
         assert of(check(placement.resource_type, placement.props(spelling), stack="staging"), POLICY) == []
+
+
+# --- end to end: a production plan with the new classes planted in ballast:environment --------------------
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PLANTED_PASSWORD = "planted-Pw-4Kq9z"
+PLANTED_LOCAL = {
+    "USERINFO_ESCAPE": f"postgresql://app:{PLANTED_PASSWORD}%2F@localhost:5432/app",
+    "USERINFO_SEMICOLON": f"http://0123456789abcdef0123456789abcdef;{PLANTED_PASSWORD}@127.0.0.1:9000/42",
+    "EMPTY_HOST": f"postgresql://u:{PLANTED_PASSWORD}@:5432/app",
+    "EMPTY_LIST_HOST": f"postgresql://u:{PLANTED_PASSWORD}@,db.example.com/app",
+    "URL_LIST": "https://a.example.com,https://[::1]",
+    "FULLWIDTH": "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54:3000",
+    "IDEOGRAPHIC_STOP": "http://127\u30020\u30020\u30021/",
+    "SOFT_HYPHEN": "http://loca\u00adlhost/",
+}
+PLANTED_HARMLESS = {
+    "MIDNIGHT": "00:00",
+    "HALF_HOUR": "0:30",
+    "ZERO_HEX": "0x0",
+    "MAX_INT": "0x7fffffff",
+    "MAX_INT_DECIMAL": "2147483647",
+    "PHONE": "2135551234",
+    "DECODED_PATH": "https://example.com/a%20localhost",
+}
+
+
+def _plan_with_environment(tmp_path: Path, environment: dict[str, str]) -> tuple[int, dict[str, Any], str]:
+    base = (REPO_ROOT / "Pulumi.production.yaml").read_text(encoding="utf-8")
+    document = yaml.safe_load(base)
+    document["config"]["ballast:environment"] = environment
+    stack_file = tmp_path / "Pulumi.production.yaml"
+    stack_file.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
+    process = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "infra",
+            "plan",
+            "--stack",
+            "production",
+            "--json",
+            "--config-file",
+            str(stack_file),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert process.stdout.strip(), process.stderr
+    return process.returncode, json.loads(process.stdout), process.stdout + process.stderr
+
+
+@pytest.mark.timeout(240)
+def test_a_production_plan_fails_on_each_planted_local_value_naming_only_resource_and_path(
+    tmp_path: Path,
+) -> None:
+    code, data, output = _plan_with_environment(tmp_path, PLANTED_LOCAL)
+    assert code == 1, output
+    violations = [v for v in data["policies"]["violations"] if v["policy"] == POLICY]
+    paths = {
+        key for v in violations for key in PLANTED_LOCAL if f"environment.variables.{key} " in v["message"]
+    }
+    assert paths == set(PLANTED_LOCAL)
+    assert all(
+        v["resource_type"] == rules.FUNCTION_TYPE and v["resource_name"] in v["message"] for v in violations
+    )
+    for value in PLANTED_LOCAL.values():
+        assert value not in output
+    assert PLANTED_PASSWORD not in output
+
+
+@pytest.mark.timeout(240)
+def test_a_production_plan_passes_with_times_constants_and_paths_that_only_look_local(tmp_path: Path) -> None:
+    code, data, output = _plan_with_environment(tmp_path, PLANTED_HARMLESS)
+    assert code == 0, output
+    assert [v for v in data["policies"]["violations"] if v["policy"] == POLICY] == []

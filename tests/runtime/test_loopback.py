@@ -41,3 +41,28 @@ def test_empty_and_none_like_values_are_clean() -> None:
 def test_sample_rates_and_plain_paths_are_not_hosts(value: str) -> None:
     # The policy pack runs the detector on every string: a sample rate or a log-group name is not a host.
     assert find_loopback(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "host"),
+    [
+        ("postgresql://u:p@db.example.com/app?host=%2Fvar%2Frun", "/var/run"),
+        ("postgresql://u:p@db.example.com/app?hostaddr=127.0.0.1", "127.0.0.1"),
+        (
+            "http://%EF%BD%8C%EF%BD%8F%EF%BD%83%EF%BD%81%EF%BD%8C%EF%BD%88%EF%BD%8F%EF%BD%93%EF%BD%94/",
+            "localhost",
+        ),
+        ("2130706433:8080", "2130706433"),
+        ("http://2147483647/", "2147483647"),  # in a host position every 127/8 spelling counts
+    ],
+)
+def test_host_positions_judge_every_spelling(value: str, host: str) -> None:
+    assert find_loopback(value) == host
+
+
+def test_what_a_host_position_means_is_not_extended_to_bare_words() -> None:
+    # The same spelling is an address where a client reads a host, and a number anywhere else.
+    assert find_loopback("http://0x7fffffff/") == "0x7fffffff"
+    assert find_loopback("0x7fffffff") is None
+    assert find_loopback("postgresql://db.example.com/app?host=") == "/"
+    assert find_loopback("https://db.example.com/app?host=") is None  # only libpq reads ?host=

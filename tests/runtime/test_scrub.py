@@ -371,3 +371,160 @@ def test_an_arn_is_a_name_not_a_secret_but_a_known_secret_inside_it_is_withheld(
     assert "pw-9x" not in scrub_text("arn:aws:s3:::bucket,password=pw-9x")
     scrub.register_secret("ballast-production-AbCdEf")  # the autouse fixture forgets it
     assert "AbCdEf" not in scrub_text(arn)
+
+
+# --- classes found by the adversarial pass (issue 11) ---------------------------------------------------
+
+CARDS = [
+    "4111111111111111",
+    "4111 1111 1111 1111",
+    "5500-0000-0000-0004",
+    "378282246310005",
+    "6011000990139424",
+]
+CLIENT_IP = "203.0.113.77"
+CLIENT_IP_HEADERS = [
+    "cf-connecting-ip", "true-client-ip", "x-client-ip", "forwarded", "fastly-client-ip", "x-real-ip",
+    "x-forwarded-for", "x-cluster-client-ip",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("card", CARDS)
+def test_luhn_valid_card_numbers_are_withheld_plain_spaced_or_dashed(card: str) -> None:
+    scrubbed = scrub_text(f"charged {card} for order 42")
+    assert card not in scrubbed
+    assert scrubbed == f"charged {FILTERED} for order 42"
+    assert scrub.scrub_value(int(card.replace(" ", "").replace("-", ""))) == FILTERED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1732000000000 ms",
+        "4111111111111112",
+        "order 1234567890123",
+        "2026-11-22 10:00:00,123",
+        "id 9999999999999999",
+    ],
+)
+def test_numbers_that_are_not_cards_stay(text: str) -> None:
+    assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize("header", CLIENT_IP_HEADERS)
+def test_client_ip_headers_are_withheld_as_keys_and_as_text(header: str) -> None:
+    assert scrub.scrub_value({header: CLIENT_IP}) == {header: FILTERED}
+    assert CLIENT_IP not in scrub_text(f"{header}: {CLIENT_IP}")
+    assert CLIENT_IP not in scrub_text(f"{header.title()}={CLIENT_IP}, other=1")
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("pin=4821 ok", "4821"),
+        ("ssn=078-05-1120", "078-05-1120"),
+        ("iban=DE89370400440532013000", "DE89370400440532013000"),
+        ("pass=hunter2x", "hunter2x"),
+        ("username=adalove", "adalove"),
+        ("auth=abcdef123456", "abcdef123456"),
+        ("db_pass: hunter2x", "hunter2x"),
+        ("GET /cb?code=SplxlOBeZQQYbYS6WxSbIA&state=xyzzy123", "SplxlOBeZQQYbYS6WxSbIA"),
+        ("GET /cb?code=SplxlOBeZQQYbYS6WxSbIA&state=xyzzy123", "xyzzy123"),
+        ("https://files.example.com/f?sig=abcdEFGH1234&key=KKKKKK1234", "abcdEFGH1234"),
+        ("https://files.example.com/f?sig=abcdEFGH1234&key=KKKKKK1234", "KKKKKK1234"),
+        ("password => hunter2x", "hunter2x"),
+        ('{"password" => "hunter2x"}', "hunter2x"),
+        ("<password>hunter2x</password>", "hunter2x"),
+        ('<ns:api_key type="x">hunter2x</ns:api_key>', "hunter2x"),
+        ("--password hunter2x", "hunter2x"),
+        ("psql --password 'hunter 2x'", "hunter 2x"),
+        ("password%3Dhunter2x%26user%3Dbob", "hunter2x"),
+        ("to=ada%40example.org", "ada%40example.org"),
+        ('mutation { login(username: "adalove", password: "hunter2x") }', "adalove"),
+        ('mutation { login(username: "adalove", password: "hunter2x") }', "hunter2x"),
+    ],
+)
+def test_more_shapes_of_secrets_are_withheld(text: str, secret: str) -> None:
+    assert secret not in scrub_text(text)
+
+
+@pytest.mark.parametrize("text", ["shipping=express", "author=ada", "passenger_count=3", "spinner=on"])
+def test_short_names_count_only_as_whole_words(text: str) -> None:
+    assert scrub_text(text) == text
+
+
+def test_escaped_json_inside_strings_is_scrubbed_by_key() -> None:
+    inner = json.dumps({"pin": "4821", "card": {"number": CARDS[0]}, "note": "ok"})
+    doubly = json.dumps({"payload": inner})
+    scrubbed = scrub.scrub_value({"body": doubly})
+    assert "4821" not in json.dumps(scrubbed)
+    assert CARDS[0] not in json.dumps(scrubbed)
+    assert json.loads(json.loads(scrubbed["body"])["payload"])["note"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "secret", ["se\"cr\\et'Value9", "back\\slash\\secret", "quote'n\"mix-99", "tab\tand\nnl-99"]
+)
+def test_a_registered_secret_with_quotes_or_backslashes_never_leaks_through_repr(secret: str) -> None:
+    scrub.register_secret(secret)
+    error = ValueError(secret)
+    for text in (repr(error), str(error), repr([error]), repr({"k": (secret,)}), json.dumps({"e": secret})):
+        assert secret not in scrub_text(text)
+        assert repr(secret)[1:-1] not in scrub_text(text)
+
+
+def test_the_sdk_default_denylists_are_a_subset_of_ours() -> None:
+    from sentry_sdk.scrubber import DEFAULT_DENYLIST, DEFAULT_PII_DENYLIST
+
+    assert [
+        key for key in [*DEFAULT_DENYLIST, *DEFAULT_PII_DENYLIST] if not scrub.is_sensitive_key(key)
+    ] == []
+
+
+def _exception_event(variables: dict[str, Any]) -> dict[str, Any]:
+    frame = {"function": "handle", "filename": "app.py", "lineno": 3, "vars": variables}
+    return {"exception": {"values": [{"type": "E", "value": "x", "stacktrace": {"frames": [frame]}}]}}
+
+
+def _frame_vars(event: dict[str, Any]) -> dict[str, Any]:
+    frames = event["exception"]["values"][0]["stacktrace"]["frames"]
+    return cast("dict[str, Any]", frames[0]["vars"])
+
+
+def test_frame_variables_never_carry_the_invocation_event() -> None:
+    lambda_event = {
+        "version": "2.0",
+        "rawPath": "/api/items",
+        "headers": {"x-forwarded-for": CLIENT_IP},
+        "requestContext": {"http": {"method": "GET", "sourceIp": CLIENT_IP}},
+        "body": json.dumps({"card": CARDS[0], "note": "n" * 20_000}),
+    }
+    scrubbed = scrub.scrub_event(
+        _exception_event({"event": lambda_event, "args": [lambda_event, "context"], "count": 3})
+    )
+    variables = _frame_vars(scrubbed)
+    assert variables["event"] == scrub.INVOCATION_EVENT_MARKER
+    assert scrub.INVOCATION_EVENT_MARKER in json.dumps(variables["args"])
+    assert variables["count"] == 3
+    text = json.dumps(scrubbed)
+    assert CARDS[0] not in text
+    assert CLIENT_IP not in text
+
+
+def test_frame_variables_are_cut_like_request_data() -> None:
+    variables = _frame_vars(
+        scrub.scrub_event(_exception_event({"blob": "x" * 20_000, "rows": ["y" * 50] * 100}))
+    )
+    assert len(variables["blob"].encode()) <= scrub.MAX_BODY_BYTES
+    assert variables["blob"].endswith(scrub.TRUNCATED_MARKER)
+    assert len(variables["rows"].encode()) <= scrub.MAX_BODY_BYTES
+
+
+def test_query_strings_lose_their_credentials() -> None:
+    request = {
+        "method": "GET",
+        "url": "https://api.example.com/cb",
+        "query_string": "code=abc123xyz&state=s7&page=2",
+    }
+    scrubbed = scrub.scrub_request(request)
+    assert scrubbed["query_string"] == f"code={FILTERED}&state={FILTERED}&page=2"

@@ -5,16 +5,21 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runtime import serve
 from runtime.handler import route
+from tests.hypothesis_profiles import examples
 
 
 def test_event_carries_method_path_query_headers_and_cookies() -> None:
@@ -177,3 +182,116 @@ def test_a_failing_handler_gets_a_500_and_a_scrubbed_log_line(capsys: pytest.Cap
     logged = capsys.readouterr().err
     assert "handler failed: RuntimeError" in logged
     assert "hunter2-secret" not in logged
+
+
+# --- malformed HTTP (issue 11) --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serve, "BODY_TIMEOUT_SECONDS", 1.0)
+
+
+@pytest.fixture
+def raw_server(fast_timeouts: None, capfd: pytest.CaptureFixture[str]) -> Iterator[tuple[str, int]]:
+    server = serve.make_server("127.0.0.1", 0, handler=echo_handler, quiet=True)
+    serve.serve_in_thread(server)
+    yield str(server.server_address[0]), int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def _exchange(address: tuple[str, int], request: bytes, *, wait: float = 10.0) -> bytes:
+    """Send ``request`` and read until the server answers and closes (or ``wait`` passes)."""
+    with socket.create_connection(address, timeout=wait) as connection:
+        connection.sendall(request)
+        received = b""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                chunk = connection.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
+            received += chunk
+        return received
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"POST / HTTP/1.1\r\nContent-Length: abc\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", b"400"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", b"400"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", b"411"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n", b"413"),
+        (b"POST / HTTP/1.1\r\nContent-Length: 100\r\n\r\nshort", b"408"),
+    ],
+)
+def test_malformed_requests_get_a_status_and_a_closed_connection(
+    raw_server: tuple[str, int], request_bytes: bytes, status: bytes
+) -> None:
+    started = time.monotonic()
+    answer = _exchange(raw_server, request_bytes)
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:80]
+    assert time.monotonic() - started < 5  # the server closed the connection: no thread held
+    assert _exchange(raw_server, b"GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200")
+
+
+def test_the_listen_backlog_is_not_five() -> None:
+    server = serve.make_server("127.0.0.1", 0, handler=echo_handler, quiet=True)
+    try:
+        assert server.request_queue_size == serve.LISTEN_BACKLOG >= 128
+    finally:
+        server.server_close()
+
+
+@examples(150)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"GET",
+                b"POST",
+                b" ",
+                b"/",
+                b"?a=1",
+                b"HTTP/1.1",
+                b"HTTP/9",
+                b"\r\n",
+                b"\n",
+                b"Content-Length:",
+                b" 5",
+                b" abc",
+                b" -3",
+                b"Transfer-Encoding: chunked",
+                b"Host: x",
+                b"\x00",
+                b"\xff",
+                b"hello",
+                b"Expect: 100-continue",
+                b"%",
+                b"//[x",
+                b":",
+            ]
+        ),
+        max_size=25,
+    )
+)
+def test_any_request_bytes_get_an_answer_or_a_close_never_a_traceback(
+    fuzz_server: tuple[str, int], pieces: list[bytes]
+) -> None:
+    _exchange(fuzz_server, b"".join(pieces) + b"\r\n\r\n", wait=5.0)
+    assert _exchange(fuzz_server, b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").startswith(b"HTTP/1.1 200")
+
+
+@pytest.fixture(scope="module")
+def fuzz_server() -> Iterator[tuple[str, int]]:
+    # One server for every generated request (Hypothesis reuses function-scoped fixtures across examples).
+    server = serve.make_server("127.0.0.1", 0, handler=echo_handler, quiet=True)
+    serve.serve_in_thread(server)
+    yield str(server.server_address[0]), int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
