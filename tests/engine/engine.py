@@ -1,17 +1,18 @@
 """The engine's side of ``pulumi preview/up/refresh/destroy`` for Ballast's dynamic resources, no CLI needed.
 
-What the Pulumi CLI does, read from pulumi/pulumi (commit in ``vendor/README.md``) and done the same way:
+What the Pulumi CLI does, read from pulumi/pulumi (commit ``1b59498``) and done the same way:
 
 - **Program.** The Python language host runs ``<venv>/bin/python pulumi-language-python-exec --monitor …
   --pwd <program dir> … .`` (``sdk/python/cmd/pulumi-language-python/main.go`` ``Run``): the virtualenv is
   the project's ``virtualenv`` option resolved against the project root (``toolchain/pip.go``), the config
   comes in ``PULUMI_CONFIG`` / ``PULUMI_CONFIG_SECRET_KEYS``, the entry point is ``.`` when ``Pulumi.yaml``
-  has no ``main`` (``pkg/engine/project.go`` ``getPwdMain``). The vendored exec script is run unchanged; the
-  program talks over real gRPC to :class:`Monitor`, which plays the engine's resource monitor.
+  has no ``main`` (``pkg/engine/project.go`` ``getPwdMain``). ``launch.py program`` does that exec step
+  with the SDK's runtime functions (see :mod:`tests.engine.launch`); the program talks over real gRPC to
+  :class:`Monitor`, which plays the engine's resource monitor.
 - **Provider host.** The engine starts ``pulumi-resource-pulumi-python <engine>`` with the program
   directory as working directory and the project's runtime options as ``PULUMI_RUNTIME_*`` variables
-  (``provider_plugin.go`` ``NewProvider``); the vendored launcher runs ``<venv>/bin/python -u -m
-  pulumi.dynamic``. :class:`ProviderHost` does that and speaks ``ResourceProvider`` over gRPC.
+  (``provider_plugin.go`` ``NewProvider``); the launcher (``launch.py provider``) runs ``<venv>/bin/python
+  -u -m pulumi.dynamic``. :class:`ProviderHost` does that and speaks ``ResourceProvider`` over gRPC.
 - **Steps** (``pkg/resource/deploy/step.go``, ``provider_plugin.go``): Configure with the whole stack config
   (namespaces kept, secrets marked — ``target.go`` ``GetPackageConfig``); per registration Check(old inputs,
   new inputs), then for an existing resource Diff(old outputs, checked inputs); in a preview a provider
@@ -30,6 +31,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from concurrent import futures
@@ -53,9 +55,7 @@ from pulumi.runtime.proto import (
 
 from infra.plan.mocks import RecordingMocks
 
-VENDOR: Final = Path(__file__).resolve().parent / "vendor"
-LANGUAGE_EXEC: Final = VENDOR / "pulumi-language-python-exec"
-PROVIDER_LAUNCHER: Final = VENDOR / "pulumi-resource-pulumi-python"
+LAUNCH: Final = Path(__file__).resolve().parent / "launch.py"
 DYNAMIC_PREFIX: Final = "pulumi-python:dynamic/"
 PROVIDER_TYPE: Final = "pulumi:providers:pulumi-python"
 SECRET_KEY: Final = rpc._special_sig_key
@@ -110,6 +110,12 @@ def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 def activated(env: Mapping[str, str], venv: Path) -> dict[str, str]:
     """``toolchain.ActivateVirtualEnv``: the venv's bin first on PATH, VIRTUAL_ENV set, no PYTHONHOME."""
     return {**env, "PATH": f"{venv / 'bin'}:{env.get('PATH', '')}", "VIRTUAL_ENV": str(venv)}
+
+
+def provider_launcher_command(engine_address: str) -> list[str]:
+    """The plugin the engine starts for ``pulumi-python`` providers; the launcher picks the venv itself, so
+    the interpreter starting it is any Python (the real one is a shell script)."""
+    return [sys.executable, str(LAUNCH), "provider", engine_address]
 
 
 # Property values on the wire ------------------------------------------------------------------------------
@@ -178,19 +184,17 @@ class ProviderError(Exception):
 
 
 class ProviderHost:
-    """``python -m pulumi.dynamic`` started through the vendored launcher exactly as the engine starts it."""
+    """``python -m pulumi.dynamic`` started through the launcher as the engine starts its plugin."""
 
     def __init__(self, project: Project, engine_address: str = "127.0.0.1:1") -> None:
-        env = child_env(project.runtime_env())
-        env["PWD"] = str(project.program_dir)  # what a shell started in the program directory sees
         self.process = subprocess.Popen(
-            ["/bin/sh", str(PROVIDER_LAUNCHER), engine_address],
+            provider_launcher_command(engine_address),
             cwd=project.program_dir,
-            env=env,
+            env=child_env(project.runtime_env()),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            start_new_session=True,  # the launcher's python is its child: stop both by the group id
+            start_new_session=True,  # the provider host and any child it starts: stop them by the group id
         )
         self._stderr: list[str] = []
         threading.Thread(target=self._drain_stderr, daemon=True).start()
@@ -584,10 +588,11 @@ def run_language_host(
     engine_address: str,
     preview: bool,
 ) -> subprocess.CompletedProcess[str]:
-    """What ``pythonLanguageHost.Run`` executes: the venv's python, the exec script, the program's pwd."""
+    """What ``pythonLanguageHost.Run`` executes: the venv's python, the exec step, the program's pwd."""
     args = [
         str(project.virtualenv / "bin" / "python"),
-        str(LANGUAGE_EXEC),
+        str(LAUNCH),
+        "program",
         "--monitor", monitor_address,
         "--engine", engine_address,
         "--project", project.name,
@@ -606,7 +611,7 @@ def run_language_host(
     }
     return subprocess.run(
         args,
-        cwd=VENDOR,  # the language host's own directory; --pwd moves the program to its directory
+        cwd=LAUNCH.parent,  # not the program's directory: --pwd moves the program there
         env=env,
         capture_output=True,
         text=True,

@@ -1,11 +1,12 @@
 """The staging stack's dynamic resources through a whole life, run the way the Pulumi engine runs them.
 
-The program runs in the vendored ``pulumi-language-python-exec`` (the project's venv, the repository root
-as working directory and entry point ``.``) against :mod:`tests.engine.engine`'s resource monitor over real
-gRPC; the SDK's own provider host (``python -m pulumi.dynamic``, started by the vendored launcher from the
-program directory, virtualenv resolved like the engine does) is driven over gRPC against the fake Neon and
-Sentry APIs, configured the way the engine configures it — credentials in the stack config only, none in
-this process's environment. Phases, in order (one module-scoped fixture; each test checks one phase):
+The program runs in the language host's exec step (``launch.py program``: the project's venv, the
+repository root as working directory and entry point ``.``) against :mod:`tests.engine.engine`'s resource
+monitor over real gRPC; the SDK's own provider host (``python -m pulumi.dynamic``, started by ``launch.py
+provider`` from the program directory, virtualenv resolved like the engine does) is driven over gRPC against
+the fake Neon and Sentry APIs, configured the way the engine configures it — credentials in the stack config
+only, none in this process's environment. Phases, in order (one module-scoped fixture; each test checks one
+phase):
 
 first preview → up → no-op preview → update (preview, then up) → refresh with drift → destroy, then a
 second ``up`` and the same Read/Delete from a *fresh* provider host, with the ``__provider`` from state.

@@ -35,11 +35,11 @@ from infra.providers.neon_project import NeonProjectProvider
 from infra.providers.sentry import SentryClientKeyProvider, SentryProjectProvider
 from tests.engine.conftest import CREDENTIALS
 from tests.engine.engine import (
-    PROVIDER_LAUNCHER,
     STARTUP_TIMEOUT_SECONDS,
     Project,
     child_env,
     provider_host,
+    provider_launcher_command,
 )
 
 DATA: Final = Path(__file__).resolve().parent / "data"
@@ -93,9 +93,9 @@ def test_the_program_directory_virtualenv_and_requirements_are_where_the_engine_
 def test_the_launcher_refuses_a_program_directory_without_the_virtualenv(project: Project) -> None:
     """What `main: infra/` did: the engine starts the plugin from infra/, where .venv does not exist."""
     done = subprocess.run(
-        ["/bin/sh", str(PROVIDER_LAUNCHER), "127.0.0.1:1"],
+        provider_launcher_command("127.0.0.1:1"),
         cwd=project.root / "infra",
-        env=child_env(project.runtime_env()) | {"PWD": str(project.root / "infra")},
+        env=child_env(project.runtime_env()),
         capture_output=True,
         text=True,
         timeout=60,
