@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, overload
 
-from runtime import constants, deadlines, errors, observability, scrub
+from runtime import constants, deadlines, errors, logs, observability, scrub
 from runtime.db import DatabaseUnavailable
 
 Handler = Callable[[Any, Any], Any]
@@ -100,6 +100,7 @@ def reset_process() -> None:
 
 
 def _invoke(handler: Handler, event: Any, context: Any) -> dict[str, Any]:
+    started = logs.clock()
     scrub.install_log_scrubbing()  # cheap, and covers handlers added since the cold start
     request_id = request_id_of(event)
     ends_at = deadlines.invocation_end_of(context, time.monotonic())
@@ -120,7 +121,9 @@ def _invoke(handler: Handler, event: Any, context: Any) -> dict[str, Any]:
                 invocation.flush()  # bounded; waits only if this invocation captured an event
     finally:
         deadlines.reset_invocation_end(token)
-    return with_request_id(response, request_id)
+    response = with_request_id(response, request_id)
+    logs.log_invocation(event, response, request_id=request_id, started=started)  # the alarms' JSON line
+    return response
 
 
 def _failure(status: int, error: Exception, request_id: str, *, kind: str) -> dict[str, Any]:
