@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.alias_generators import to_camel
 
 from infra import concurrency
+from infra.alarms import AlarmsArgs, AlarmThresholds, Subscriber
 from infra.database import DatabaseArgs
 from infra.monitoring import MonitoringArgs
 from infra.providers import credentials
@@ -51,6 +52,11 @@ NEON_API_KEY: Final = credentials.NEON_API_KEY.name
 SENTRY_AUTH_TOKEN: Final = credentials.SENTRY_AUTH_TOKEN.name
 CREDENTIAL_KEYS: Final = tuple(c.name for c in credentials.CREDENTIALS)
 PRODUCTION_STACKS_KEY: Final = "productionStacks"
+ALARM_SUBSCRIBERS_KEY: Final = "alarmSubscribers"
+ALARM_THRESHOLDS_KEY: Final = "alarmThresholds"
+# Object settings a stack file overrides field by field (the profile's object supplies the rest).
+MERGED_OBJECT_KEYS: Final = (ALARM_THRESHOLDS_KEY,)
+EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # The Neon project's own settings: they apply only where this stack manages it (neonManageProject).
 NEON_PROJECT_KEYS: Final = (
     "neonProjectName", "neonOrgId", "neonRegion", "neonPgVersion", "neonHistoryRetentionSeconds",
@@ -107,6 +113,23 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
         "sentryRateLimitCount": 600,
         "sentryTracesSampleRate": 0.05,
         "secretRecoveryWindowDays": 30,
+        "alarmsEnabled": True,
+        "sentryAlertsEnabled": True,
+        ALARM_THRESHOLDS_KEY: {
+            "periodSeconds": 60,
+            "evaluationPeriods": 5,
+            "datapointsToAlarm": 3,
+            "functionErrors": 1,
+            "functionThrottles": 1,
+            "durationPercentOfTimeout": 80,
+            "concurrencyPercentOfReserved": 80,
+            "answers5xx": 5,
+            "databaseUnavailableAnswers": 3,
+            "http5xxPercent": 5,
+            "httpLatencyP95Ms": 2000,
+            "sentryErrorCount": 10,
+            "sentryErrorWindowMinutes": 5,
+        },
     },
     Profile.STAGING: {
         "neonProjectStack": "production",
@@ -121,6 +144,24 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
         "sentryRateLimitCount": 120,
         "sentryTracesSampleRate": 0.2,
         "secretRecoveryWindowDays": 7,
+        # Lighter than production: fewer, slower alarms (longer windows, higher thresholds).
+        "alarmsEnabled": True,
+        "sentryAlertsEnabled": True,
+        ALARM_THRESHOLDS_KEY: {
+            "periodSeconds": 300,
+            "evaluationPeriods": 3,
+            "datapointsToAlarm": 2,
+            "functionErrors": 5,
+            "functionThrottles": 5,
+            "durationPercentOfTimeout": 90,
+            "concurrencyPercentOfReserved": 90,
+            "answers5xx": 20,
+            "databaseUnavailableAnswers": 10,
+            "http5xxPercent": 20,
+            "httpLatencyP95Ms": 5000,
+            "sentryErrorCount": 50,
+            "sentryErrorWindowMinutes": 60,
+        },
     },
     Profile.PREVIEW: {
         "neonProjectStack": "production",
@@ -137,6 +178,24 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
         "sentryRateLimitCount": 30,
         "sentryTracesSampleRate": 0.0,
         "secretRecoveryWindowDays": 0,
+        # Off unless the stack asks (ballast:alarmsEnabled / ballast:sentryAlertsEnabled); then staging's.
+        "alarmsEnabled": False,
+        "sentryAlertsEnabled": False,
+        ALARM_THRESHOLDS_KEY: {
+            "periodSeconds": 300,
+            "evaluationPeriods": 3,
+            "datapointsToAlarm": 2,
+            "functionErrors": 5,
+            "functionThrottles": 5,
+            "durationPercentOfTimeout": 90,
+            "concurrencyPercentOfReserved": 90,
+            "answers5xx": 20,
+            "databaseUnavailableAnswers": 10,
+            "http5xxPercent": 20,
+            "httpLatencyP95Ms": 5000,
+            "sentryErrorCount": 50,
+            "sentryErrorWindowMinutes": 60,
+        },
     },
 }
 
@@ -178,6 +237,14 @@ HINTS: Final[Mapping[str, str]] = {
     "sentryRateLimitWindowSeconds": "1 to 86400 seconds",
     "sentryTracesSampleRate": "0.0 to 1.0",
     "secretRecoveryWindowDays": "0 (delete at once) or 7 to 30 days",
+    "alarmsEnabled": "true or false: CloudWatch alarms and their SNS topic for this stage",
+    ALARM_SUBSCRIBERS_KEY: "a list of e-mail addresses or https:// endpoints, e.g. "
+    '`pulumi config set --path "ballast:alarmSubscribers[0]" oncall@example.com` (add --secret for a '
+    "webhook URL holding a token)",
+    ALARM_THRESHOLDS_KEY: "an object overriding the profile's thresholds field by field, e.g. "
+    '`pulumi config set --path "ballast:alarmThresholds.http5xxPercent" 2` (fields: infra/alarms.py '
+    "AlarmThresholds)",
+    "sentryAlertsEnabled": "true or false: Sentry alerts (new issue, error count) to ballast:sentryTeam",
     PRODUCTION_STACKS_KEY: "a list of stack names, e.g. "
     '`pulumi config set --path "ballast:productionStacks[0]" production`',
 }
@@ -248,6 +315,25 @@ class StageConfig(BaseModel):
 
     # The stage's secret in AWS Secrets Manager
     secret_recovery_window_days: int
+
+    # Alerting: CloudWatch alarms to an SNS topic, and Sentry alerts to the stage's team
+    alarms_enabled: bool
+    alarm_subscribers: tuple[str, ...] = ()
+    alarm_subscribers_is_secret: bool = Field(default=False, exclude=True)
+    alarm_thresholds: AlarmThresholds
+    sentry_alerts_enabled: bool
+
+    @field_validator("alarm_subscribers")
+    @classmethod
+    def _subscribers(cls, subscribers: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [index for index, value in enumerate(subscribers) if not _is_subscriber(value)]
+        if bad:
+            raise ValueError(
+                f"entries {bad} are neither an e-mail address nor an https:// URL: the value is not shown"
+            )
+        if len(set(subscribers)) != len(subscribers):
+            raise ValueError("lists an endpoint twice")
+        return subscribers
 
     @field_validator("log_retention_days")
     @classmethod
@@ -378,6 +464,16 @@ class StageConfig(BaseModel):
             **overrides,
         )
 
+    def alarms_args(self, **fields: Any) -> AlarmsArgs:
+        """``AlarmsArgs`` with the stage's thresholds and subscribers; ``fields`` add functions, entries…"""
+        subscribers = [
+            Subscriber.parse(value, secret=self.alarm_subscribers_is_secret)
+            for value in self.alarm_subscribers
+        ]
+        return AlarmsArgs(
+            stage=self.stack, thresholds=self.alarm_thresholds, subscribers=subscribers, **fields
+        )
+
     def monitoring_args(self, **overrides: Any) -> MonitoringArgs:
         return MonitoringArgs(
             organization=self.sentry_organization,
@@ -415,6 +511,15 @@ def _env_name_problems(name: str) -> list[str]:
     if name in ballast_environment_names():
         return [f"{name} is set by Ballast itself (change it through its own ballast:* setting)"]
     return []
+
+
+def _is_subscriber(value: str) -> bool:
+    if value.startswith("https://"):
+        try:
+            return bool(urlsplit(value).hostname)
+        except ValueError:
+            return False
+    return bool(EMAIL.match(value))
 
 
 def _is_origin(origin: str) -> bool:
@@ -466,7 +571,7 @@ def profile_for(stack: str, production_stacks: tuple[str, ...]) -> Profile:
 
 
 def settable_keys() -> frozenset[str]:
-    internal = {"stack", "profile", "environment_is_secret"}
+    internal = {"stack", "profile", "environment_is_secret", "alarm_subscribers_is_secret"}
     fields = StageConfig.model_fields
     return frozenset(to_camel(name) for name in fields if name not in internal)
 
@@ -500,8 +605,17 @@ def load_stage_config(
 
     production_stacks = _production_stacks(values.get(PRODUCTION_STACKS_KEY), problems)
     profile = profile_for(stack, production_stacks)
-    merged = {**PROFILE_DEFAULTS[profile], **values}
-    merged.update(stack=stack, profile=profile, environmentIsSecret="environment" in secret_keys)
+    defaults = PROFILE_DEFAULTS[profile]
+    merged = {**defaults, **values}
+    for key in MERGED_OBJECT_KEYS:
+        if isinstance(values.get(key), Mapping) and isinstance(defaults.get(key), Mapping):
+            merged[key] = {**defaults[key], **values[key]}
+    merged.update(
+        stack=stack,
+        profile=profile,
+        environmentIsSecret="environment" in secret_keys,
+        alarmSubscribersIsSecret=ALARM_SUBSCRIBERS_KEY in secret_keys,
+    )
     stack_name_ok = bool(STACK_NAME.fullmatch(stack))
     if not stack_name_ok:
         problems.append(
@@ -529,7 +643,13 @@ def _decode(key: str, value: Any, problems: list[_Problem]) -> Any:
         return value
     if value == "":
         return None
-    expects_json = key in ("environment", "corsOrigins", PRODUCTION_STACKS_KEY)
+    expects_json = key in (
+        "environment",
+        "corsOrigins",
+        PRODUCTION_STACKS_KEY,
+        ALARM_SUBSCRIBERS_KEY,
+        ALARM_THRESHOLDS_KEY,
+    )
     if expects_json:
         try:
             return json.loads(value)

@@ -31,6 +31,7 @@ COMPONENT_TYPE: Final = "ballast:function:FunctionRuntime"
 HEALTH_HANDLER: Final = "runtime.handler.handle"
 CORS_METHODS: Final = ("GET", "HEAD")
 CORS_MAX_AGE_SECONDS: Final = 3600
+LOG_FORMAT: Final = "JSON"
 CODE_NOTE: Final = (
     "The health function's code is the Ballast layer (/opt/python/runtime); handler runtime.handler.handle.\n"
 )
@@ -166,8 +167,9 @@ class FunctionRuntime(pulumi.ComponentResource):
             reserved_concurrent_executions=args.reserved_concurrency,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment)),
             kms_key_arn=args.kms_key_arn,
+            # JSON: the runtime's invocation lines (runtime/logs.py) feed infra/alarms.py's metric filters.
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="Text", log_group=self.log_group.name
+                log_format=LOG_FORMAT, log_group=self.log_group.name
             ),
             tags=tags,
             # The log group exists (with retention) before the first invocation could create its own, and

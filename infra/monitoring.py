@@ -21,6 +21,14 @@ from infra.providers.sentry import (
     SentryProjectArgs,
     project_problems,
 )
+from infra.providers.sentry_alerts import (
+    MONITOR_ISSUE,
+    NEW_ISSUE,
+    SentryAlert,
+    SentryAlertArgs,
+    SentryMetricMonitor,
+    SentryMetricMonitorArgs,
+)
 
 COMPONENT_TYPE = "ballast:monitoring:Monitoring"
 
@@ -117,3 +125,87 @@ class Monitoring(pulumi.ComponentResource):
         self.project_slug = self.project.project_slug
         self.key_id = self.key.key_id
         self.register_outputs({"dsn": self.dsn, "project_slug": self.project_slug, "key_id": self.key_id})
+
+
+SENTRY_ALERTS_COMPONENT_TYPE = "ballast:monitoring:SentryAlerts"
+NEW_ISSUE_FREQUENCY_MINUTES = 30  # one e-mail per issue per half hour at most
+MONITOR_FREQUENCY_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class SentryAlertsArgs:
+    """A stage's Sentry alerts, all e-mailing ``team``, all limited to the stage's environment.
+
+    - a **new issue** in the stage's project;
+    - **error count**: more than ``error_count`` error events in ``window_minutes`` (a metric monitor that
+      opens a high-priority issue, and an alert on the issues it opens).
+    """
+
+    organization: str
+    team: str
+    stage: str
+    project_slug: pulumi.Input[str]
+    error_count: int
+    window_minutes: int
+    api_base_url: str = SENTRY_API_BASE_URL
+
+
+class SentryAlerts(pulumi.ComponentResource):
+    """``ballast:monitoring:SentryAlerts``; children error_monitor, new_issue_alert, error_alert."""
+
+    def __init__(self, name: str, args: SentryAlertsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(SENTRY_ALERTS_COMPONENT_TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        common = {
+            "organization": args.organization,
+            "team": args.team,
+            "environment": args.stage,  # the runtime's Sentry environment is the stage
+            "api_base_url": args.api_base_url,
+        }
+        self.error_monitor = SentryMetricMonitor(
+            f"{name}-error-count",
+            SentryMetricMonitorArgs(
+                project_slug=args.project_slug,
+                name=f"ballast-{args.stage}: over {args.error_count} errors in {args.window_minutes} min",
+                threshold=args.error_count,
+                window_minutes=args.window_minutes,
+                description=(
+                    f"Error events of stage {args.stage} crossed {args.error_count} in {args.window_minutes} "
+                    "minutes. Open the newest issues of the project, find the errorId in the function's "
+                    "JSON log lines, roll back the last deploy if it started then."
+                ),
+                **common,
+            ),
+            child,
+        )
+        self.new_issue_alert = SentryAlert(
+            f"{name}-new-issue",
+            SentryAlertArgs(
+                name=f"ballast-{args.stage}: new issue (triage it: assign, fix or ignore)",
+                trigger=NEW_ISSUE,
+                frequency_minutes=NEW_ISSUE_FREQUENCY_MINUTES,
+                project_slug=args.project_slug,
+                **common,  # type: ignore[arg-type]
+            ),
+            child,
+        )
+        self.error_alert = SentryAlert(
+            f"{name}-error-count-alert",
+            SentryAlertArgs(
+                name=f"ballast-{args.stage}: error count above {args.error_count} in "
+                f"{args.window_minutes} min (check the last deploy and the database)",
+                trigger=MONITOR_ISSUE,
+                frequency_minutes=MONITOR_FREQUENCY_MINUTES,
+                project_slug=args.project_slug,
+                monitor_ids=[self.error_monitor.monitor_id],
+                **common,
+            ),
+            child,
+        )
+        self.register_outputs(
+            {
+                "error_monitor_id": self.error_monitor.monitor_id,
+                "new_issue_alert_id": self.new_issue_alert.alert_id,
+                "error_alert_id": self.error_alert.alert_id,
+            }
+        )

@@ -25,6 +25,7 @@ from typing import Any, Final
 import pulumi
 
 from infra import build
+from infra.alarms import AlarmedFunction, Alarms, HttpEntry
 from infra.build import BuildError, BuildSpec, LambdaArtifact, LayerBuilder
 from infra.config import (
     ConfigError,
@@ -34,7 +35,7 @@ from infra.config import (
 )
 from infra.database import Database
 from infra.function import FunctionRuntime, FunctionRuntimeArgs
-from infra.monitoring import Monitoring, MonitoringConfigError
+from infra.monitoring import Monitoring, MonitoringConfigError, SentryAlerts, SentryAlertsArgs
 from infra.providers.neon import NeonConfigError
 from infra.secrets import StageSecrets, StageSecretsArgs
 from runtime import constants
@@ -55,6 +56,8 @@ class Stage:
     secrets: StageSecrets
     function: FunctionRuntime
     exports: Mapping[str, Any]
+    alarms: Alarms | None = None  # ballast:alarmsEnabled
+    sentry_alerts: SentryAlerts | None = None  # ballast:sentryAlertsEnabled
 
 
 def program(*, build_layer: LayerBuilder | None = None) -> Stage:
@@ -91,24 +94,23 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
     )
     make_layer = build_layer or build.build_layer
     layer = make_layer(BuildSpec.for_runtime(config.lambda_runtime, config.lambda_architecture))
-    function = FunctionRuntime(
-        f"{prefix}-fn",
-        FunctionRuntimeArgs(
-            stage=config.stack,
-            layer=layer,
-            architecture=config.lambda_architecture,
-            lambda_runtime=config.lambda_runtime,
-            memory_mb=config.lambda_memory_mb,
-            timeout_seconds=config.lambda_timeout_seconds,
-            log_retention_days=config.log_retention_days,
-            reserved_concurrency=config.function_concurrency,
-            environment=function_environment(config, layer, database, monitoring, secrets),
-            url_auth_type=config.function_url_auth_type,
-            cors_origins=config.cors_origins,
-            kms_key_arn=config.lambda_kms_key_arn,
-        ),
-        stage,
+    function_args = FunctionRuntimeArgs(
+        stage=config.stack,
+        layer=layer,
+        architecture=config.lambda_architecture,
+        lambda_runtime=config.lambda_runtime,
+        memory_mb=config.lambda_memory_mb,
+        timeout_seconds=config.lambda_timeout_seconds,
+        log_retention_days=config.log_retention_days,
+        reserved_concurrency=config.function_concurrency,
+        environment=function_environment(config, layer, database, monitoring, secrets),
+        url_auth_type=config.function_url_auth_type,
+        cors_origins=config.cors_origins,
+        kms_key_arn=config.lambda_kms_key_arn,
     )
+    function = FunctionRuntime(f"{prefix}-fn", function_args, stage)
+    alarms = _alarms(config, function_args, function, prefix, stage)
+    sentry_alerts = _sentry_alerts(config, monitoring, prefix, stage)
     exports: dict[str, Any] = {
         "stage": config.stack,
         PROJECT_ID_OUTPUT: database.project_id,
@@ -127,9 +129,58 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
         # For migrations: `pulumi stack output --show-secrets migrationDatabaseUrl`.
         "migrationDatabaseUrl": pulumi.Output.secret(database.direct_url),
     }
+    if alarms is not None:
+        exports["alarmTopicArn"] = alarms.topic_arn
     for name, value in exports.items():
         pulumi.export(name, value)
-    return Stage(config, layer, database, monitoring, secrets, function, exports)
+    return Stage(config, layer, database, monitoring, secrets, function, exports, alarms, sentry_alerts)
+
+
+def _alarms(
+    config: StageConfig,
+    function_args: FunctionRuntimeArgs,
+    function: FunctionRuntime,
+    prefix: str,
+    opts: pulumi.ResourceOptions,
+) -> Alarms | None:
+    """The stage's CloudWatch alarms: one entry per function and per HTTP entry (lists: add yours)."""
+    if not config.alarms_enabled:
+        return None
+    functions = [
+        AlarmedFunction(
+            name=function_args.function_name,
+            timeout_seconds=function_args.timeout_seconds,
+            reserved_concurrency=function_args.reserved_concurrency,
+            log_group_name=function.log_group_name,
+        )
+    ]
+    # The function URL today; an API Gateway HTTP API stage joins as HttpEntry.http_api(api.id, stage, label).
+    entries = [HttpEntry.function_url(function_args.function_name)]
+    args = config.alarms_args(
+        functions=functions, entries=entries, sentry_project=config.monitoring_args().resolved_slug
+    )
+    return Alarms(f"{prefix}-alarms", args, opts)
+
+
+def _sentry_alerts(
+    config: StageConfig, monitoring: Monitoring, prefix: str, opts: pulumi.ResourceOptions
+) -> SentryAlerts | None:
+    if not config.sentry_alerts_enabled:
+        return None
+    thresholds = config.alarm_thresholds
+    return SentryAlerts(
+        f"{prefix}-sentry-alerts",
+        SentryAlertsArgs(
+            organization=config.sentry_organization,
+            team=config.sentry_team,
+            stage=config.stack,
+            project_slug=monitoring.project_slug,
+            error_count=thresholds.sentry_error_count,
+            window_minutes=thresholds.sentry_error_window_minutes,
+            api_base_url=config.sentry_base_url,
+        ),
+        opts,
+    )
 
 
 def function_environment(

@@ -127,6 +127,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:lambda/layerVersion:LayerVersion": self._layer,
             "aws:lambda/function:Function": self._function,
             "aws:lambda/functionUrl:FunctionUrl": self._function_url,
+            "aws:sns/topic:Topic": self._sns_topic,
+            "sentry:MetricMonitor": self._sentry_monitor,
+            "sentry:Alert": self._sentry_alert,
         }
         return answers.get(dynamic, self._echo)
 
@@ -269,6 +272,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "functionUrl": f"https://{url_id}.lambda-url.{REGION}.on.aws/",
             "urlId": url_id,
         }
+
+    def _sns_topic(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
+        arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:{_plain(inputs.get('name')) or name}"
+        return arn, {"arn": arn}
+
+    def _sentry_monitor(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
+        monitor_id = str(int(self._token(name, "monitor"), 16) % 10_000_000)
+        return monitor_id, {"monitor_id": monitor_id, "team_id": "1"}
+
+    def _sentry_alert(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
+        alert_id = str(int(self._token(name, "alert"), 16) % 10_000_000)
+        return alert_id, {"alert_id": alert_id, "team_id": "1"}
 
 
 def _plain(value: Any) -> Any:

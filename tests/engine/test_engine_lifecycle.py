@@ -42,6 +42,9 @@ DYNAMIC_TYPES = (
     "neon:Connection",
     "sentry:Project",
     "sentry:ClientKey",
+    "sentry:MetricMonitor",  # the stage's Sentry alerts: error-count monitor,
+    "sentry:Alert",  # the new-issue alert,
+    "sentry:Alert",  # and the alert on the monitor's issues
 )
 DEPENDENTS_OF_THE_BRANCH = ("neon:Role", "neon:Database", "neon:Connection")  # named by its id / outputs
 

@@ -45,6 +45,13 @@ NEON_DATABASE = "pulumi-python:dynamic/neon:Database"
 CONNECTION = "pulumi-python:dynamic/neon:Connection"
 SENTRY_PROJECT = "pulumi-python:dynamic/sentry:Project"
 SENTRY_KEY = "pulumi-python:dynamic/sentry:ClientKey"
+SENTRY_MONITOR = "pulumi-python:dynamic/sentry:MetricMonitor"
+SENTRY_ALERT = "pulumi-python:dynamic/sentry:Alert"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
+ALERTING_COMPONENTS = ("ballast:alarms:Alarms", "ballast:monitoring:SentryAlerts")
 COMPONENTS = (
     "ballast:database:Database",
     "ballast:monitoring:Monitoring",
@@ -71,11 +78,15 @@ class Expected:
     recovery_days: int
     cors: tuple[str, ...]
     creates_project: bool
+    alerting: bool = False  # CloudWatch alarms + Sentry alerts (the profile's default)
+    subscribers: int = 0
 
 
 EXPECTED = {
-    "production": Expected(1024, 15, 90, 47, 0.5, 2, 3600, 600, 30, (), True),
-    "staging": Expected(512, 15, 14, 23, 0.25, 1, 300, 120, 7, ("https://staging.example.com",), False),
+    "production": Expected(1024, 15, 90, 47, 0.5, 2, 3600, 600, 30, (), True, alerting=True, subscribers=1),
+    "staging": Expected(
+        512, 15, 14, 23, 0.25, 1, 300, 120, 7, ("https://staging.example.com",), False, alerting=True
+    ),
     "pr-123": Expected(256, 10, 3, 23, 0.25, 0.25, 60, 30, 0, (), False),
 }
 
@@ -95,6 +106,12 @@ def test_every_resource_is_declared_once_in_its_component(run: ProgramRun) -> No
     expected[PERMISSION] = 2  # auth type NONE: InvokeFunctionUrl + InvokeFunction via the URL
     if EXPECTED[run.stack].creates_project:
         expected[NEON_PROJECT] = 1
+    if EXPECTED[run.stack].alerting:
+        # per function: 4 Lambda alarms + 2 log-based; per HTTP entry (the function URL): 5xx rate, latency
+        expected.update({ALARM: 8, METRIC_FILTER: 2, TOPIC: 1, SENTRY_MONITOR: 1, SENTRY_ALERT: 2})
+        expected.update(dict.fromkeys(ALERTING_COMPONENTS, 1))
+        if EXPECTED[run.stack].subscribers:
+            expected[SUBSCRIPTION] = EXPECTED[run.stack].subscribers
 
     assert counts == expected
     components = {r.type: r.urn for r in run.monitor.registrations if r.type in COMPONENTS}
@@ -119,7 +136,7 @@ def test_the_function_runs_the_health_handler_with_the_stage_settings(run: Progr
         f"arn:aws:lambda:eu-central-1:123456789012:layer:ballast-{run.stack}-runtime:1"
     ]
     assert plain(function, "loggingConfig") == {
-        "logFormat": "Text",
+        "logFormat": "JSON",
         "logGroup": f"/aws/lambda/ballast-{run.stack}-health",
     }
     assert run.one(LOG_GROUP).urn in function.dependencies
@@ -269,4 +286,6 @@ def test_exports_are_identifiers_plus_one_secret(run: ProgramRun) -> None:
     assert str(exports["secretArn"]).startswith(
         f"arn:aws:secretsmanager:eu-central-1:123456789012:secret:ballast/{run.stack}/"
     )
-    assert len(exports) == 15
+    assert len(exports) == (16 if EXPECTED[run.stack].alerting else 15)
+    if EXPECTED[run.stack].alerting:
+        assert exports["alarmTopicArn"] == f"arn:aws:sns:eu-central-1:123456789012:ballast-{run.stack}-alarms"
