@@ -35,6 +35,8 @@ from runtime.loopback import find_loopback
 FUNCTION_TYPE: Final = "aws:lambda/function:Function"
 FUNCTION_URL_TYPE: Final = "aws:lambda/functionUrl:FunctionUrl"
 LOG_GROUP_TYPE: Final = "aws:cloudwatch/logGroup:LogGroup"
+METRIC_ALARM_TYPE: Final = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC_SUBSCRIPTION_TYPE: Final = "aws:sns/topicSubscription:TopicSubscription"
 SECRET_VERSION_TYPE: Final = "aws:secretsmanager/secretVersion:SecretVersion"  # noqa: S105 - a type name
 IAM_ROLE_TYPE: Final = "aws:iam/role:Role"
 IAM_POLICY_TYPES: Final = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy")
@@ -308,6 +310,27 @@ def function_has_log_group(args: StackValidationArgs, report_violation: ReportVi
             )
 
 
+def production_alarms_have_subscriber(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    types = {r.resource_type for r in args.resources}
+    if not in_production(args) or FUNCTION_TYPE not in types:
+        return
+    if METRIC_ALARM_TYPE not in types:
+        report_violation(
+            "This production stack declares Lambda functions but no CloudWatch alarm, so nobody hears when "
+            "they fail. Set `pulumi config set ballast:alarmsEnabled true` and add a subscriber to "
+            "ballast:alarmSubscribers.",
+            None,
+        )
+        return
+    if TOPIC_SUBSCRIPTION_TYPE not in types:
+        report_violation(
+            "This production stack's alarms notify an SNS topic nobody subscribes to. Add an e-mail address "
+            'or https:// endpoint: `pulumi config set --path "ballast:alarmSubscribers[0]" <address>` '
+            "(with --secret for a webhook URL holding a token).",
+            None,
+        )
+
+
 # Neon and Sentry -----------------------------------------------------------------------------------------
 
 
@@ -576,6 +599,13 @@ RULES: Final[tuple[ResourceRule | StackRule, ...]] = (
         description="Checks that every Lambda function depends on a declared log group (with retention) "
         "rather than the one Lambda creates, which never expires.",
         check=function_has_log_group,
+    ),
+    StackRule(
+        name="production-alarms-have-subscriber",
+        description="Checks that a production stack with Lambda functions has CloudWatch alarms and at least "
+        "one subscriber to the topic they notify.",
+        check=production_alarms_have_subscriber,
+        config=_production_config(),
     ),
     ResourceRule(
         name="production-neon-protected",

@@ -116,7 +116,7 @@ def _expected(stack_level: bool) -> list[tuple[str, int, str]]:
     """The offline evaluator's verdicts for the same function, in the analyzer's message format."""
     subject = resource(rules.FUNCTION_TYPE, FUNCTION_PROPS, name="api")
     evaluation = run([subject])
-    stack_policies = {"function-has-log-group"}
+    stack_policies = {r.name for r in rules.RULES if isinstance(r, rules.StackRule)}
     return sorted(
         (v.policy, LEVELS[v.enforcement_level], f"{v.description}\n{v.message}")
         for v in evaluation.violations
@@ -176,5 +176,5 @@ def test_analyze_stack_gives_exactly_the_offline_verdicts(analyzer: analyzer_pb2
 
     got = _diagnostics(response)
     assert got == _expected(stack_level=True)
-    assert [name for name, _, _ in got] == ["function-has-log-group"]
-    assert {d.urn for d in response.diagnostics} == {subject.urn}
+    assert [name for name, _, _ in got] == ["function-has-log-group", "production-alarms-have-subscriber"]
+    assert {d.urn for d in response.diagnostics} == {subject.urn, ""}  # the alarm rule names the stack

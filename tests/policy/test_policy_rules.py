@@ -71,6 +71,10 @@ def valid_stack() -> dict[str, dict[str, Any]]:
         rules.NEON_ROLE_TYPE: {"props": {"role_name": "ballast_app"}, "protect": True},
         rules.NEON_DATABASE_TYPE: {"props": {"database_name": "ballast"}, "protect": True},
         rules.SENTRY_KEY_TYPE: {"props": {"rate_limit_count": 600.0, "rate_limit_window_seconds": 60.0}},
+        rules.METRIC_ALARM_TYPE: {"props": {"name": "ballast-production-health-errors", "threshold": 1.0}},
+        rules.TOPIC_SUBSCRIPTION_TYPE: {
+            "props": {"protocol": "https", "endpoint": "https://hooks.example.com/x"}
+        },
     }
 
 
@@ -309,13 +313,15 @@ def test_unknown_values_during_preview_are_skipped_not_guessed() -> None:
         "reservedConcurrentExecutions": 5.0,
         "environment": {"variables": {"DATABASE_URL": unknown, "SENTRY_DSN": unknown}},
     }
+    # A lone function: no log group and no alarms declared; nothing about its unknown values.
+    lone = ["function-has-log-group", "production-alarms-have-subscriber"]
     evaluation = check(rules.FUNCTION_TYPE, props, protect=True)
-    assert [v.policy for v in evaluation.violations] == ["function-has-log-group"]  # no log group declared
+    assert sorted(v.policy for v in evaluation.violations) == lone
     assert evaluation.skipped == []
 
     whole_environment_unknown = {**props, "environment": unknown}
     evaluation = check(rules.FUNCTION_TYPE, whole_environment_unknown, protect=True)
-    assert [v.policy for v in evaluation.violations] == ["function-has-log-group"]
+    assert sorted(v.policy for v in evaluation.violations) == lone
 
 
 def test_a_malformed_database_url_is_reported_without_echoing_it() -> None:
@@ -356,3 +362,28 @@ def test_dynamic_type_names_match_the_providers() -> None:
 def test_a_log_group_path_is_not_the_local_machine() -> None:
     props = {"name": "/aws/lambda/ballast-production-api-v2", "retentionInDays": 30.0}
     assert of(check(rules.LOG_GROUP_TYPE, props), "no-localhost-in-production") == []
+
+
+@pytest.mark.parametrize(
+    ("removed", "phrases"),
+    [
+        (rules.TOPIC_SUBSCRIPTION_TYPE, ["nobody subscribes to", "ballast:alarmSubscribers[0]"]),
+        (rules.METRIC_ALARM_TYPE, ["no CloudWatch alarm", "ballast:alarmsEnabled true"]),
+    ],
+)
+def test_production_alarms_need_a_subscriber(removed: str, phrases: list[str]) -> None:
+    spec = copy.deepcopy(valid_stack())
+    del spec[removed]
+
+    evaluation = evaluate_stack(spec)
+
+    [violation] = evaluation.violations
+    assert violation.policy == "production-alarms-have-subscriber"
+    assert violation.enforcement_level is EnforcementLevel.ADVISORY
+    assert violation.description.startswith("Checks that ")
+    for phrase in phrases:
+        assert phrase in violation.message
+    assert "hooks.example.com" not in violation.message
+    assert evaluate_stack(spec, "staging").violations == []  # production only
+    del spec[rules.FUNCTION_TYPE]
+    assert of(evaluate_stack(spec), "production-alarms-have-subscriber") == []  # nothing to watch
