@@ -27,3 +27,6 @@ from tests.fixtures.services import (  # noqa: F401 - fixtures are found by name
     services,
     stage_env,
 )
+
+# --- scratch databases on the real PostgreSQL (lifecycle: tests/fixtures/databases.py) ---
+from tests.fixtures.databases import scratch_database  # noqa: E402, F401 - fixtures are found by name
