@@ -245,6 +245,9 @@ HINTS: Final[Mapping[str, str]] = {
     '`pulumi config set --path "ballast:alarmThresholds.http5xxPercent" 2` (fields: infra/alarms.py '
     "AlarmThresholds)",
     "sentryAlertsEnabled": "true or false: Sentry alerts (new issue, error count) to ballast:sentryTeam",
+    "migrationsDir": "a directory relative to the repository root, e.g. app/migrations",
+    "restoreDrill": "an object with tables ({name: fewest rows}), checks ([SQL returning true]) and "
+    "freshnessColumn (table.column)",
     PRODUCTION_STACKS_KEY: "a list of stack names, e.g. "
     '`pulumi config set --path "ballast:productionStacks[0]" production`',
 }
@@ -252,6 +255,25 @@ HINTS: Final[Mapping[str, str]] = {
 PositiveInt = Annotated[int, Field(ge=1)]
 NEON_DEFAULT_REGION: Final = "aws-eu-central-1"  # the functions' aws:region (Pulumi.yaml): one round trip
 NEON_DEFAULT_PG_VERSION: Final = 17  # Neon's default for new projects
+SQL_NAME: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"  # table or schema.table
+DEFAULT_MIGRATIONS_DIR: Final = "app/migrations"
+
+
+class RestoreDrillSettings(BaseModel):
+    """``ballast:restoreDrill``: what a copy restored by ``./ballast drill restore`` must show."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    # The app's tables, each with the fewest rows a good copy holds (0: present is enough).
+    tables: dict[Annotated[str, Field(pattern=SQL_NAME)], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict
+    )
+    # Queries that must each return one row whose first column is true.
+    checks: tuple[Annotated[str, Field(min_length=1, max_length=2000)], ...] = ()
+    # A timestamp column (table.column) whose newest value gives the copy's data age.
+    freshness_column: (
+        Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.]{0,190}\.[A-Za-z_]\w{0,62}$")] | None
+    ) = None
 
 
 class StageConfig(BaseModel):
@@ -323,6 +345,10 @@ class StageConfig(BaseModel):
     alarm_thresholds: AlarmThresholds
     sentry_alerts_enabled: bool
 
+    # Schema migrations (applied before the functions change) and the restore drill (dbops/)
+    migrations_dir: Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")] = DEFAULT_MIGRATIONS_DIR
+    restore_drill: RestoreDrillSettings = Field(default_factory=RestoreDrillSettings)
+
     @field_validator("alarm_subscribers")
     @classmethod
     def _subscribers(cls, subscribers: tuple[str, ...]) -> tuple[str, ...]:
@@ -348,6 +374,13 @@ class StageConfig(BaseModel):
         if days != 0 and not 7 <= days <= 30:
             raise ValueError("Secrets Manager accepts 0 or 7 to 30 days")
         return days
+
+    @field_validator("migrations_dir")
+    @classmethod
+    def _inside_repository(cls, path: str) -> str:
+        if ".." in path.split("/"):
+            raise ValueError("must stay inside the repository (no '..')")
+        return path
 
     @field_validator("compute_min_cu", "compute_max_cu")
     @classmethod
@@ -646,6 +679,7 @@ def _decode(key: str, value: Any, problems: list[_Problem]) -> Any:
     expects_json = key in (
         "environment",
         "corsOrigins",
+        "restoreDrill",
         PRODUCTION_STACKS_KEY,
         ALARM_SUBSCRIBERS_KEY,
         ALARM_THRESHOLDS_KEY,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# --- scratch databases on the real PostgreSQL (lifecycle: tests/fixtures/databases.py) ---
+from tests.fixtures.databases import scratch_database  # noqa: F401 - fixtures are found by name
+
 # --- fake Neon and Sentry control-plane APIs on 127.0.0.1 (engineer D: tests/fixtures/fake_*.py) ---
 from tests.fixtures.fake_neon import fake_neon  # noqa: F401 - fixtures are found by name
 from tests.fixtures.fake_sentry import fake_sentry  # noqa: F401
@@ -27,6 +30,3 @@ from tests.fixtures.services import (  # noqa: F401 - fixtures are found by name
     services,
     stage_env,
 )
-
-# --- scratch databases on the real PostgreSQL (lifecycle: tests/fixtures/databases.py) ---
-from tests.fixtures.databases import scratch_database  # noqa: E402, F401 - fixtures are found by name

@@ -3,6 +3,7 @@ its ``ballast:`` key and the fix, never a value)."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -163,7 +164,8 @@ def test_the_committed_production_file_spells_out_the_production_profile() -> No
     # file shows what production runs — and the two cannot drift apart unnoticed.
     committed = ballast_only("production")
     explicit = load_stage_config("production", committed)
-    defaults = load_stage_config("production", {k: committed[k] for k in SHARED})
+    project_wide = (*SHARED, "migrationsDir", "restoreDrill")  # Pulumi.yaml's values, not the profile's
+    defaults = load_stage_config("production", {k: committed[k] for k in project_wide if k in committed})
     shown = {"environment", "alarm_subscribers"}  # deployment values, not profile defaults
 
     assert explicit.model_dump(exclude=shown) == defaults.model_dump(exclude=shown)
@@ -360,3 +362,32 @@ def test_a_secret_environment_reaches_the_function_as_secret_outputs() -> None:
     values = read_environment(secret)
     assert list(values) == ["WEBHOOK_TOKEN"]
     assert all(isinstance(v, pulumi.Output) for v in values.values())
+
+
+def test_migrations_dir_and_restore_drill_settings() -> None:
+    config = load("staging")
+    assert config.migrations_dir == "app/migrations"
+    assert config.restore_drill.tables == {}
+    drill = json.dumps(
+        {
+            "tables": {"items": 2, "audit.events": 0},
+            "checks": ["SELECT true"],
+            "freshnessColumn": "items.created_at",
+        }
+    )
+    config = load("staging", restoreDrill=drill, migrationsDir="db/migrations")
+    assert config.restore_drill.tables == {"items": 2, "audit.events": 0}
+    assert config.restore_drill.freshness_column == "items.created_at"
+    assert config.migrations_dir == "db/migrations"
+    problems = problems_of(
+        "staging",
+        {
+            **SHARED,
+            "migrationsDir": "../elsewhere",
+            "restoreDrill": '{"tables": {"items; drop": -1}, "x": 1}',
+        },
+    )
+    text = " ".join(problems)
+    assert "ballast:migrationsDir" in text
+    assert "ballast:restoreDrill.tables" in text
+    assert "ballast:restoreDrill.x" in text
