@@ -3,3 +3,8 @@
 
 ``python -m dbops migrate|drill`` (``./ballast migrate``, ``./ballast drill restore``) is the command line.
 """
+
+from typing import Final
+
+# Where the migrations live unless ``ballast:migrationsDir`` says otherwise (relative to the repository).
+DEFAULT_MIGRATIONS_DIR: Final = "app/migrations"

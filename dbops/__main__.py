@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from dbops import DEFAULT_MIGRATIONS_DIR
 from dbops.stage import MIGRATION_URL_OUTPUT, REPO_ROOT, StageError, required_output, stack_outputs
 from runtime.constants import DATABASE_URL_UNPOOLED
 
@@ -124,8 +125,6 @@ def _restore(args: argparse.Namespace) -> int:
 
 
 def _migrations_dir(explicit: Path | None, stack: str | None, project_dir: Path) -> Path:
-    from infra.config import DEFAULT_MIGRATIONS_DIR
-
     if explicit is not None:
         return explicit
     if stack is None:

@@ -27,6 +27,7 @@ import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from dbops import DEFAULT_MIGRATIONS_DIR
 from infra import concurrency
 from infra.alarms import AlarmsArgs, AlarmThresholds, Subscriber
 from infra.database import DatabaseArgs
@@ -256,7 +257,6 @@ PositiveInt = Annotated[int, Field(ge=1)]
 NEON_DEFAULT_REGION: Final = "aws-eu-central-1"  # the functions' aws:region (Pulumi.yaml): one round trip
 NEON_DEFAULT_PG_VERSION: Final = 17  # Neon's default for new projects
 SQL_NAME: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$"  # table or schema.table
-DEFAULT_MIGRATIONS_DIR: Final = "app/migrations"
 
 
 class RestoreDrillSettings(BaseModel):

@@ -15,7 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from dbops import DEFAULT_MIGRATIONS_DIR
 from localstage.services import LocalStage, ServiceError, missing_binaries
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -57,6 +60,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--query-wait-timeout", type=int, default=120, help="PgBouncer query_wait_timeout (s)"
     )
     parser.add_argument("--server-login-retry", type=int, default=2, help="PgBouncer server_login_retry (s)")
+    parser.add_argument(
+        "--migrations-dir", type=Path, default=REPO_ROOT / DEFAULT_MIGRATIONS_DIR, help="applied at start"
+    )
     return parser.parse_args(argv)
 
 
@@ -72,6 +78,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = None
     try:
         stage.start()
+        from dbops.migrations import MigrationError, PooledConnectionRefused, migrate
+
+        try:  # the app's schema, over the direct URL, as every stage gets it
+            report = migrate(stage.direct_url(), args.migrations_dir)
+        except (MigrationError, PooledConnectionRefused) as error:
+            print(f"localstage: migrations failed: {error}", file=sys.stderr)
+            return 1
         env = stage.development_env()
         os.environ.update(env)
         write_env_file(stage.workdir / "ballast.env", env)
@@ -85,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"localstage: postgres  {masked(stage.direct_url())}", flush=True)
         print(f"localstage: pgbouncer {masked(stage.pooled_url())} (pool_mode=transaction)", flush=True)
         print(f"localstage: env file  {args.env_file or stage.workdir / 'ballast.env'}", flush=True)
+        applied = ", ".join(report.applied) or "nothing pending"
+        print(f"localstage: migrated  {applied} ({report.seconds:.2f}s, {args.migrations_dir})", flush=True)
         print(f"localstage: health    {server_url(server)}  (Ctrl-C stops everything)", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while deadline is None or time.monotonic() < deadline:
