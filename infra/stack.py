@@ -36,6 +36,7 @@ from infra.config import (
 from infra.database import Database
 from infra.function import FunctionRuntime, FunctionRuntimeArgs
 from infra.monitoring import Monitoring, MonitoringConfigError, SentryAlerts, SentryAlertsArgs
+from infra.providers.migrations import SchemaMigrations, SchemaMigrationsArgs
 from infra.providers.neon import NeonConfigError
 from infra.secrets import StageSecrets, StageSecretsArgs
 from runtime import constants
@@ -52,6 +53,7 @@ class Stage:
     config: StageConfig
     layer: LambdaArtifact
     database: Database
+    migrations: SchemaMigrations
     monitoring: Monitoring
     secrets: StageSecrets
     function: FunctionRuntime
@@ -80,6 +82,12 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
         config.database_args(project_id, parent_branch_id=parent_branch_id),
         stage,
     )
+    # Applied by `pulumi up` over the direct URL; the functions wait for its version (the deploy order).
+    migrations = SchemaMigrations(
+        f"{prefix}-migrations",
+        SchemaMigrationsArgs(database_url=database.direct_url, migrations_dir=config.migrations_dir),
+        pulumi.ResourceOptions(parent=database),
+    )
     monitoring = Monitoring(f"{prefix}-sentry", config.monitoring_args(), stage)
     secrets = StageSecrets(
         f"{prefix}-secrets",
@@ -103,7 +111,7 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
         timeout_seconds=config.lambda_timeout_seconds,
         log_retention_days=config.log_retention_days,
         reserved_concurrency=config.function_concurrency,
-        environment=function_environment(config, layer, database, monitoring, secrets),
+        environment=function_environment(config, layer, database, migrations, monitoring, secrets),
         url_auth_type=config.function_url_auth_type,
         cors_origins=config.cors_origins,
         kms_key_arn=config.lambda_kms_key_arn,
@@ -133,7 +141,9 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
         exports["alarmTopicArn"] = alarms.topic_arn
     for name, value in exports.items():
         pulumi.export(name, value)
-    return Stage(config, layer, database, monitoring, secrets, function, exports, alarms, sentry_alerts)
+    return Stage(
+        config, layer, database, migrations, monitoring, secrets, function, exports, alarms, sentry_alerts
+    )
 
 
 def _alarms(
@@ -187,12 +197,14 @@ def function_environment(
     config: StageConfig,
     layer: LambdaArtifact,
     database: Database,
+    migrations: SchemaMigrations,
     monitoring: Monitoring,
     secrets: StageSecrets,
 ) -> dict[str, pulumi.Input[str]]:
     """The health function's environment: what ``runtime.settings`` reads, credentials as secrets.
 
     Not the direct (unpooled) URL: functions connect through the pooler; migrations read the secret.
+    ``BALLAST_SCHEMA_VERSION`` is the migrations' output, so no function changes before they are applied.
     """
     environment: dict[str, pulumi.Input[str]] = {
         **read_environment(config),  # names cannot collide with Ballast's own (validated)
@@ -204,6 +216,7 @@ def function_environment(
         constants.SENTRY_TRACES_SAMPLE_RATE: str(config.sentry_traces_sample_rate),
         constants.SENTRY_RELEASE: layer.release,
         constants.DATABASE_URL: database.pooled_url,
+        constants.BALLAST_SCHEMA_VERSION: migrations.version,
         constants.SENTRY_DSN: monitoring.dsn,
         constants.APP_SECRET: secrets.app_secret,
     }

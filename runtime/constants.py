@@ -16,6 +16,8 @@ PREVIEW_STAGE_PATTERN = r"pr-[0-9]+"  # a pull request's short-lived stack
 # Database (Neon: pooled URL through the PgBouncer pooler for functions, direct URL for migrations)
 DATABASE_URL = "DATABASE_URL"
 DATABASE_URL_UNPOOLED = "DATABASE_URL_UNPOOLED"
+# The schema the code was deployed against (the last migration id); set by the program, after migrating
+BALLAST_SCHEMA_VERSION = "BALLAST_SCHEMA_VERSION"
 DB_POOL_MIN_SIZE = "DB_POOL_MIN_SIZE"
 DB_POOL_MAX_SIZE = "DB_POOL_MAX_SIZE"
 DB_POOL_TIMEOUT_SECONDS = "DB_POOL_TIMEOUT_SECONDS"

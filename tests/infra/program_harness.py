@@ -105,13 +105,15 @@ def run_program(
     secrets: Mapping[str, str] | None = None,
     remove: tuple[str, ...] = (),
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+    mocks: RecordingMocks | None = None,
 ) -> ProgramRun:
-    """Run the program for ``stack``; ``secrets`` are config set with ``--secret`` (full keys)."""
+    """Run the program for ``stack``; ``secrets`` are config set with ``--secret`` (full keys); ``mocks``
+    replaces the default answers (e.g. a subclass that runs a real provider)."""
     config = {**committed_config(stack), **(overrides or {}), **(secrets or {})}
     for key in remove:
         config.pop(key, None)
     pulumi.runtime.set_all_config(config, sorted(secrets or {}))
-    mocks = RecordingMocks(stack=stack, stack_outputs=dict(stack_outputs or {}))
+    mocks = mocks or RecordingMocks(stack=stack, stack_outputs=dict(stack_outputs or {}))
     monitor = CapturingMonitor(mocks)
     settings.ROOT.set(None)  # each run is its own stack: set_mocks then registers a fresh root Stack
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pulumi.runtime import rpc
 
 from infra.build import BuildSpec, planned_layer
 from infra.function import HEALTH_HANDLER
@@ -52,6 +53,7 @@ SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 METRIC_FILTER = "aws:cloudwatch/logMetricFilter:LogMetricFilter"
 ALERTING_COMPONENTS = ("ballast:alarms:Alarms", "ballast:monitoring:SentryAlerts")
+MIGRATIONS = "pulumi-python:dynamic/ballast:SchemaMigrations"
 COMPONENTS = (
     "ballast:database:Database",
     "ballast:monitoring:Monitoring",
@@ -60,7 +62,7 @@ COMPONENTS = (
 )
 COMMON = (
     FUNCTION, LOG_GROUP, ROLE, ROLE_POLICY, LAYER, URL, SECRET, SECRET_VERSION, PASSWORD,
-    BRANCH, NEON_ROLE, NEON_DATABASE, CONNECTION, SENTRY_PROJECT, SENTRY_KEY,
+    BRANCH, NEON_ROLE, NEON_DATABASE, CONNECTION, SENTRY_PROJECT, SENTRY_KEY, MIGRATIONS,
 )  # fmt: skip
 NEON_DATA = (NEON_PROJECT, BRANCH, NEON_ROLE, NEON_DATABASE)
 
@@ -118,6 +120,23 @@ def test_every_resource_is_declared_once_in_its_component(run: ProgramRun) -> No
     for registration in run.monitor.registrations:
         if registration.type in COMMON:
             assert registration.parent in components.values(), registration.name
+
+
+def test_the_function_waits_for_the_stage_migrations(run: ProgramRun) -> None:
+    # The deploy order: the function's environment holds the migrations' output, so the engine registers
+    # (creates, updates) the function only once the migrations of the same `pulumi up` have been applied.
+    migrations, function = run.one(MIGRATIONS), run.one(FUNCTION)
+    variables = plain(function, "environment")["variables"]
+
+    assert migrations.urn in function.dependencies
+    assert variables[constants.BALLAST_SCHEMA_VERSION] == "0001_items"
+    assert plain(migrations, "migrations_dir") == "app/migrations"
+    assert len(plain(migrations, "fingerprint")) == 64
+    # Over the direct URL, kept secret: never the pooler, never in plain text.
+    assert rpc.is_rpc_secret(migrations.inputs["database_url"])
+    assert "-pooler." not in plain(migrations, "database_url")
+    connection = run.one(CONNECTION)
+    assert connection.urn in migrations.dependencies
 
 
 def test_the_function_runs_the_health_handler_with_the_stage_settings(run: ProgramRun) -> None:
