@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import unquote
 
 import psycopg
 from psycopg import sql
@@ -195,8 +196,9 @@ def _connect(url: str) -> AdvisoryLockBackend:
         raise MigrationError("the database URL must start with postgresql:// (the value is not shown)")
     parsed = parse_uri(f"{YOYO_SCHEME}://{rest}")
     args = {"connect_timeout": str(CONNECT_TIMEOUT_SECONDS), **parsed.args}
+    database = unquote(parsed.database) if parsed.database else parsed.database  # yoyo leaves it quoted
     try:
-        return AdvisoryLockBackend(parsed._replace(args=args), MIGRATION_TABLE)
+        return AdvisoryLockBackend(parsed._replace(args=args, database=database), MIGRATION_TABLE)
     except psycopg.Error as error:
         raise MigrationError(
             f"cannot connect to the database ({type(error).__name__}: {_first_line(error)})"
