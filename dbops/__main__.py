@@ -15,7 +15,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from dbops import DEFAULT_MIGRATIONS_DIR
-from dbops.stage import MIGRATION_URL_OUTPUT, REPO_ROOT, StageError, required_output, stack_outputs
+from dbops.stage import (
+    MIGRATION_URL_OUTPUT,
+    REPO_ROOT,
+    StageError,
+    required_output,
+    secret_output,
+    stack_outputs,
+)
 from runtime.constants import DATABASE_URL_UNPOOLED
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -140,8 +147,7 @@ def _database_url(explicit: str | None, stack: str | None, project_dir: Path) ->
     if explicit:
         return explicit, "--database-url"
     if stack is not None:
-        outputs = stack_outputs(stack, show_secrets=True, cwd=project_dir)
-        url = required_output(outputs, MIGRATION_URL_OUTPUT, stack)
+        url = secret_output(stack, MIGRATION_URL_OUTPUT, cwd=project_dir)
         return url, f"`pulumi stack output {MIGRATION_URL_OUTPUT} --stack {stack}`"
     from_env = os.environ.get(DATABASE_URL_UNPOOLED, "").strip()
     if from_env:

@@ -104,12 +104,14 @@ def migrate(
         wait_started = time.monotonic()
         with backend.lock(timeout=lock_timeout_seconds):
             lock_wait = time.monotonic() - wait_started
-            backend.init_database()
-            pending = backend.to_apply(migrations)
-            pending_ids = tuple(m.id for m in pending)
-            already = tuple(i for i in ids if i not in pending_ids)
             applied: list[str] = []
-            if not dry_run:
+            if dry_run:  # read only: not even yoyo's bookkeeping tables are created
+                recorded = set(applied_migration_ids(backend.connection))
+                pending_ids = tuple(i for i in ids if i not in recorded)
+            else:
+                backend.init_database()
+                pending = backend.to_apply(migrations)
+                pending_ids = tuple(m.id for m in pending)
                 for migration in pending:
                     try:
                         backend.apply_one(migration)
@@ -120,6 +122,7 @@ def migrate(
                             f"applied before it in this run: {', '.join(applied) or 'none'}"
                         ) from None
                     applied.append(migration.id)
+            already = tuple(i for i in ids if i not in pending_ids)
     finally:
         backend.connection.close()
     return MigrationReport(

@@ -38,16 +38,27 @@ def stage_config(stack: str, project_dir: Path = REPO_ROOT) -> StageConfig:
         raise StageError("; ".join(error.problems)) from None
 
 
-def stack_outputs(stack: str, *, show_secrets: bool = False, cwd: Path = REPO_ROOT) -> dict[str, Any]:
-    """``pulumi stack output --json --stack <stack>`` as a dict (secrets shown only when asked)."""
+def stack_outputs(stack: str, *, cwd: Path = REPO_ROOT) -> dict[str, Any]:
+    """``pulumi stack output --json --stack <stack>`` as a dict (secret outputs stay ``[secret]``)."""
+    outputs = _pulumi_output(["--json", "--stack", stack], stack, cwd)
+    if not isinstance(outputs, dict):
+        raise StageError(f"`pulumi stack output --stack {stack}` did not print an object")
+    return outputs
+
+
+def secret_output(stack: str, name: str, *, cwd: Path = REPO_ROOT) -> str:
+    """One secret output in plain text (``pulumi stack output <name> --show-secrets``): only that one."""
+    value = _pulumi_output([name, "--json", "--show-secrets", "--stack", stack], stack, cwd)
+    return required_output({name: value}, name, stack)
+
+
+def _pulumi_output(args: list[str], stack: str, cwd: Path) -> Any:
     pulumi = shutil.which("pulumi")
     if pulumi is None:
         raise StageError(
             "the Pulumi CLI is not on PATH: install it and `pulumi login`, or pass the values explicitly"
         )
-    argv = [pulumi, "stack", "output", "--json", "--stack", stack]
-    if show_secrets:
-        argv.append("--show-secrets")
+    argv = [pulumi, "stack", "output", *args]
     try:
         done = subprocess.run(
             argv, cwd=cwd, capture_output=True, text=True, timeout=PULUMI_TIMEOUT_SECONDS, check=False
@@ -61,12 +72,9 @@ def stack_outputs(stack: str, *, show_secrets: bool = False, cwd: Path = REPO_RO
         reason = (done.stderr.strip().splitlines() or ["no message"])[-1][:300]
         raise StageError(f"`pulumi stack output --stack {stack}` failed: {reason}")
     try:
-        outputs = json.loads(done.stdout or "{}")
+        return json.loads(done.stdout or "null")
     except ValueError:
         raise StageError(f"`pulumi stack output --stack {stack}` did not print JSON") from None
-    if not isinstance(outputs, dict):
-        raise StageError(f"`pulumi stack output --stack {stack}` did not print an object")
-    return outputs
 
 
 def required_output(outputs: dict[str, Any], name: str, stack: str) -> str:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import stat
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,24 +15,8 @@ import pytest
 from dbops.__main__ import main
 from localstage import LocalStage
 from runtime.constants import DATABASE_URL_UNPOOLED
+from tests.fixtures.fake_pulumi import fake_pulumi
 from tests.runtime.test_localstage import STOP_TIMEOUT_SECONDS, run_localstage
-
-
-def fake_pulumi(bin_dir: Path, outputs: dict[str, str], log: Path) -> None:
-    """A ``pulumi`` that answers ``stack output --json`` with ``outputs`` and logs its arguments."""
-    bin_dir.mkdir()
-    script = bin_dir / "pulumi"
-    script.write_text(
-        f"#!{sys.executable}\n"
-        "import json, sys\n"
-        f"open({str(log)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
-        f"outputs = json.loads({json.dumps(json.dumps(outputs))})\n"
-        "if '--show-secrets' not in sys.argv:\n"
-        "    outputs = {k: '[secret]' if 'Url' in k else v for k, v in outputs.items()}\n"
-        "print(json.dumps(outputs))\n",
-        encoding="utf-8",
-    )
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
 
 
 @pytest.fixture
@@ -71,7 +53,7 @@ def test_migrate_a_stack_from_its_output(
 
     password = direct.split(":")[2].split("@")[0]
     assert password not in dry + done
-    assert "stack output --json --stack staging --show-secrets" in log.read_text()
+    assert "stack output migrationDatabaseUrl --json --show-secrets --stack staging" in log.read_text()
     with psycopg.connect(direct) as conn:
         assert conn.execute("SELECT to_regclass('items') IS NOT NULL").fetchone() == (True,)
 

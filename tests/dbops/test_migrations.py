@@ -12,6 +12,7 @@ import pytest
 
 from dbops.migrations import (
     LOCK_KEY,
+    AdvisoryLockBackend,
     MigrationError,
     MigrationReport,
     applied_migration_ids,
@@ -55,11 +56,12 @@ def test_applies_in_order_once_and_dry_run_lists_pending(tmp_path: Path, databas
     dry = migrate(database, directory, dry_run=True)
     assert dry.pending == ("0001_things", "0002_more")
     assert dry.applied == ()
-    assert "things" not in tables(database)
+    assert tables(database) == set()  # a dry run writes nothing, not even yoyo's bookkeeping
 
     first = migrate(database, directory)
     assert first.applied == ("0001_things", "0002_more")
     assert first.expected_version == "0002_more"
+    assert migrate(database, directory, dry_run=True).pending == ()
     again = migrate(database, directory)
     assert again.applied == ()
     assert again.pending == ()
@@ -164,3 +166,35 @@ def test_the_example_app_schema_comes_from_migrations(tmp_path: Path, database: 
     assert len(fingerprint(directory)) == 64
     migrate(database, directory)
     assert "items" in tables(database)
+
+
+def test_a_migration_and_its_mark_commit_together(
+    tmp_path: Path, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Recording the migration fails after its statements ran (a crash between the two): nothing stays,
+    # so the next run applies it again instead of failing on a table that exists but is not recorded.
+    directory = write(tmp_path / "m", {"0001_things.sql": TWO["0001_things.sql"]})
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise psycopg.OperationalError("connection lost while recording")
+
+    monkeypatch.setattr(AdvisoryLockBackend, "mark_one", crash)
+    with pytest.raises(MigrationError, match="0001_things failed"):
+        migrate(database, directory)
+    assert "things" not in tables(database)
+    monkeypatch.undo()
+    assert migrate(database, directory).applied == ("0001_things",)
+
+
+def test_a_non_transactional_migration_runs_outside_a_transaction(tmp_path: Path, database: str) -> None:
+    directory = write(
+        tmp_path / "m",
+        {
+            "0001_things.sql": TWO["0001_things.sql"],
+            "0002_index.sql": "-- transactional: false\n"
+            "CREATE INDEX CONCURRENTLY things_id ON things (id);\n",
+        },
+    )
+    assert migrate(database, directory).applied == ("0001_things", "0002_index")
+    with psycopg.connect(database) as conn:
+        assert conn.execute("SELECT to_regclass('things_id') IS NOT NULL").fetchone() == (True,)

@@ -4,6 +4,7 @@ half against a real PostgreSQL copy of the stage's database (``PointInTimeNeon``
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from runtime.constants import NEON_API_KEY
 from tests.fixtures.fake_api import FAST_RETRY
 from tests.fixtures.fake_neon import FAST_POLL, TEST_API_KEY
 from tests.fixtures.fake_neon_pitr import PointInTimeNeon
+from tests.fixtures.fake_pulumi import fake_pulumi
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "drill"
@@ -122,6 +124,25 @@ def test_drill_passes_on_a_real_copy_and_deletes_it(
     assert drill_stage.neon.existing_copies() == []
     assert drill_stage.drill_branches() == []
     assert TEST_API_KEY not in out
+
+
+def test_the_drill_finds_the_stage_in_its_stack_outputs(
+    drill_stage: DrillStage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    outputs = {"neonProjectId": drill_stage.neon.project_id, "neonBranchId": drill_stage.branch_id}
+    fake_pulumi(tmp_path / "bin", outputs, tmp_path / "pulumi.log")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+
+    code = main(
+        ["drill", "restore", "--stack", STACK, "--minutes-ago", "1"], project_dir=drill_stage.project_dir
+    )
+
+    assert code == 0, capsys.readouterr()
+    assert "stack output --json --stack drill" in (tmp_path / "pulumi.log").read_text()
+    assert "--show-secrets" not in (tmp_path / "pulumi.log").read_text()  # the drill needs no secret output
 
 
 def test_a_failed_check_still_deletes_the_branch(
