@@ -91,7 +91,10 @@ def drill_stage(
                 "freshnessColumn": "items.created_at",
             }
         )
-        yield stage
+        try:
+            yield stage
+        finally:
+            neon.drop_copies()
         assert not neon.violations, neon.violations  # every request and reply held to the published spec
 
 
