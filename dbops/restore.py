@@ -28,9 +28,10 @@ from psycopg import sql
 
 from dbops.migrations import applied_migration_ids, migration_ids
 from infra.config import RestoreDrillSettings, StageConfig
-from infra.providers.http import ApiError, MissingCredential, RetryPolicy, resolve_credential
+from infra.providers.credentials import NEON_API_KEY as NEON_CREDENTIAL
+from infra.providers.credentials import MissingCredential
+from infra.providers.http import ApiError, RetryPolicy
 from infra.providers.neon_client import NeonClient, NeonProvisioningError, Operations, PollPolicy, neon_client
-from runtime.constants import NEON_API_KEY
 from runtime.scrub import scrub_text
 
 DEFAULT_MINUTES_AGO: Final = 15.0
@@ -85,10 +86,8 @@ class RestoreRequest:
         api_key: str | None = None,
     ) -> RestoreRequest:
         """The request for ``stack``: the restore point from ``at`` or ``minutes_ago`` (default 15)."""
-        try:
-            key = resolve_credential(
-                api_key, NEON_API_KEY, what="the Neon API key", config_hint="the drill reads the environment"
-            )
+        try:  # explicit, else NEON_API_KEY (the drill cannot decrypt the stack's secret config)
+            key = NEON_CREDENTIAL.resolve(api_key)
         except MissingCredential as error:
             raise RestoreRefused(str(error)) from None
         return cls(

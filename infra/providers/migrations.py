@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi.dynamic as dyn
 
-from infra.providers.props import UNKNOWN, required_failures
+from infra.providers.props import is_unknown, required_failures
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DATABASE_URL: Final = "database_url"
@@ -61,13 +61,12 @@ class SchemaMigrationsProvider(dyn.ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dyn.DiffResult:
         url = news.get(DATABASE_URL)
-        database = UNKNOWN if url == UNKNOWN or not isinstance(url, str) else database_identity(url)
         changed = [
             key
             for key in ("migrations_dir", "fingerprint", "version")
-            if news.get(key) == UNKNOWN or news.get(key) != olds.get(key)
+            if is_unknown(news.get(key)) or news.get(key) != olds.get(key)
         ]
-        if database == UNKNOWN or database != olds.get("database"):
+        if not isinstance(url, str) or is_unknown(url) or database_identity(url) != olds.get("database"):
             changed.append(DATABASE_URL)
         return dyn.DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 

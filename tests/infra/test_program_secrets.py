@@ -68,9 +68,10 @@ def test_every_planted_secret_is_used_and_wrapped_as_secret_where_it_is(run: Pro
 def test_no_dynamic_resource_gets_a_credential_even_as_a_secret(run: ProgramRun) -> None:
     """The providers get their credentials in configure(): nothing in any input, not even encrypted."""
     dynamic = [r for r in run.monitor.registrations if r.type.startswith("pulumi-python:dynamic/")]
-    # 6 everywhere, production's NeonProject, and 3 Sentry alerting resources where Sentry alerts are on
+    # 7 everywhere (Neon branch, role, database, connection; Sentry project, key; migrations), production's
+    # NeonProject, and 3 Sentry alerting resources where Sentry alerts are on
     alerting = 3 if run.stack in ("production", "staging") else 0
-    assert len(dynamic) == (7 if run.stack == "production" else 6) + alerting
+    assert len(dynamic) == (8 if run.stack == "production" else 7) + alerting
     for registration in dynamic:
         text = json.dumps(unwrapped(registration.inputs), default=str)
         assert NEON_KEY not in text
