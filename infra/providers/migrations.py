@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import pulumi
 import pulumi.dynamic as dyn
 
-from infra.providers.props import is_unknown, required_failures
+from infra.providers.props import is_unknown, read_inputs, required_failures
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 DATABASE_URL: Final = "database_url"
@@ -74,7 +74,9 @@ class SchemaMigrationsProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(self._apply(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        return dyn.ReadResult(id_, {k: props[k] for k in OUTPUT_KEYS if k in props})
+        outs = {k: props[k] for k in OUTPUT_KEYS if k in props}
+        # Nothing to read back remotely (the schema is the migrations' record); the URL is never stored.
+        return dyn.ReadResult(id_, outs, read_inputs(outs, ("migrations_dir", "fingerprint", "version")))
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         return None  # the schema lives and dies with its database

@@ -18,8 +18,10 @@ import pytest
 
 from infra.build import BuildSpec
 from infra.plan.stackfiles import load_stack_files
+from localstage import LocalStage
 from tests.engine.engine import Project
 from tests.fixtures.fake_neon import TEST_API_KEY, FakeNeon
+from tests.fixtures.fake_neon_pitr import PointInTimeNeon
 from tests.fixtures.fake_sentry import TEST_AUTH_TOKEN, FakeSentry
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
@@ -30,7 +32,7 @@ PROGRAM_FILES: Final = (
     "__main__.py",
     "requirements.txt",
 )
-PROGRAM_DIRS: Final = ("infra", "runtime")
+PROGRAM_DIRS: Final = ("infra", "runtime", "dbops", "app")  # the program migrates app/migrations
 CREDENTIALS: Final = {"ballast:neonApiKey": TEST_API_KEY, "ballast:sentryAuthToken": TEST_AUTH_TOKEN}
 SENTRY_TEAM: Final = "backend"
 
@@ -63,13 +65,20 @@ class Fakes:
 
 
 @pytest.fixture(scope="package")
-def fakes() -> Iterator[Fakes]:
-    """The fake Neon and Sentry; no credential in this process's environment (config only)."""
+def fakes(local_stage: LocalStage) -> Iterator[Fakes]:
+    """The fake Neon and Sentry; no credential in this process's environment (config only). Each branch
+    the program creates has a real database behind its direct URI: ``pulumi up`` migrates it."""
+    neon_fake = PointInTimeNeon(
+        api_key=TEST_API_KEY, postgres=local_stage.postgres, every_branch_real=True, operation_ticks=1
+    )
     with (
-        FakeNeon(api_key=TEST_API_KEY, operation_ticks=1) as neon,
+        neon_fake as neon,
         FakeSentry(auth_token=TEST_AUTH_TOKEN) as sentry,
     ):
-        yield Fakes(neon, sentry)
+        try:
+            yield Fakes(neon, sentry)
+        finally:
+            neon_fake.drop_copies()
 
 
 def stack_config(project: Project, stack: str, fakes: Fakes, **overrides: str) -> dict[str, str]:

@@ -45,6 +45,7 @@ DYNAMIC_TYPES = (
     "sentry:MetricMonitor",  # the stage's Sentry alerts: error-count monitor,
     "sentry:Alert",  # the new-issue alert,
     "sentry:Alert",  # and the alert on the monitor's issues
+    "ballast:SchemaMigrations",
 )
 DEPENDENTS_OF_THE_BRANCH = ("neon:Role", "neon:Database", "neon:Connection")  # named by its id / outputs
 
@@ -67,6 +68,7 @@ class Life:
     fresh_deleted: list[str]
     left_after_fresh_destroy: tuple[list[str], list[str]]
     role_posts: dict[str, int] = field(default_factory=dict)
+    migrated_tables: list[str] = field(default_factory=list)
 
 
 def _left(fakes: Fakes) -> tuple[list[str], list[str]]:
@@ -85,6 +87,19 @@ def _checked(run: Run, label: str) -> Run:
     return run
 
 
+def _tables_of_the_branch(fakes: Fakes, deployment: Deployment) -> list[str]:
+    """The tables in the real database behind the stage branch's direct URI (see ``PointInTimeNeon``)."""
+    import psycopg
+
+    branch = next(r for r in deployment.state.values() if r.type.endswith("neon:Branch"))
+    real = fakes.neon.real_database_of(branch.outputs["branch_id"])  # type: ignore[attr-defined]
+    assert real is not None
+    url = fakes.neon.postgres.url(database=real)  # type: ignore[attr-defined]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return sorted(str(r[0]) for r in rows if not str(r[0]).startswith(("_yoyo", "yoyo")))
+
+
 @pytest.fixture(scope="module")
 def life(project: Project, fakes: Fakes) -> Life:
     config = stack_config(project, STACK, fakes)
@@ -96,6 +111,7 @@ def life(project: Project, fakes: Fakes) -> Life:
         up = _checked(deployment.run(preview=False), "up")
         noop = _checked(deployment.run(preview=True), "no-op preview")
         role_posts = {"after up": _role_posts(fakes)}
+        migrated_tables = _tables_of_the_branch(fakes, deployment)
 
         deployment.config = stack_config(project, STACK, fakes, **{"ballast:computeMaxCu": "2"})
         update_preview = _checked(deployment.run(preview=True), "update preview")
@@ -140,6 +156,7 @@ def life(project: Project, fakes: Fakes) -> Life:
         fresh_deleted,
         _left(fakes),
         role_posts,
+        migrated_tables,
     )
 
 
@@ -169,6 +186,11 @@ def test_up_creates_everything_through_the_provider_host(life: Life, fakes: Fake
     assert role.object["branch_id"].startswith("br-")  # known during up: the program waited for the branch
     key = next(r for r in run.registrations if r.type.endswith("sentry:ClientKey"))
     assert is_secret(key.object["__provider"])  # the SDK sends the pickled provider as a secret
+    # The migrations ran in the provider host over the branch's direct URL, before the function: the
+    # branch's real database holds the schema, and the function's environment its version.
+    migrations = run.step("ballast:SchemaMigrations")
+    assert migrations.op == "create"
+    assert life.migrated_tables == ["items"]
 
 
 def test_no_op_preview_diffs_none_for_every_dynamic_resource(life: Life) -> None:
