@@ -74,7 +74,7 @@ class SchemaMigrationsProvider(dyn.ResourceProvider):
         return dyn.UpdateResult(self._apply(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> dyn.ReadResult:
-        outs = {k: props[k] for k in OUTPUT_KEYS if k in props}
+        outs: dict[str, Any] = {k: props[k] for k in OUTPUT_KEYS if k in props}
         # Nothing to read back remotely (the schema is the migrations' record); the URL is never stored.
         return dyn.ReadResult(id_, outs, read_inputs(outs, ("migrations_dir", "fingerprint", "version")))
 
