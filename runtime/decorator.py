@@ -163,7 +163,7 @@ def request_id_of(event: Any) -> str:
 def as_http_response(result: Any) -> dict[str, Any]:
     """The handler's result as a v2 response: a mapping with ``statusCode`` as is, anything else the way a
     function URL reads it (200, JSON: a string is the body, other values are JSON-encoded)."""
-    if isinstance(result, Mapping) and "statusCode" in result:
+    if (type(result) is dict or isinstance(result, Mapping)) and "statusCode" in result:
         return dict(result)
     body = result if isinstance(result, str) else json.dumps(result)
     return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": body}
