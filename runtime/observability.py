@@ -347,8 +347,9 @@ class _InvocationScopes:
     """An invocation's own Sentry isolation and current scopes: what ``sentry_sdk.isolation_scope()`` sets up
     (a fork of each, the same isolation), without its generator context manager and token bookkeeping.
 
-    A reused scope cleared per invocation would be cheaper still, but ``Scope.clear()`` (sentry-sdk 2.75)
-    leaves event and error processors in place: each invocation's request processor would pile up."""
+    Not a reused scope cleared per invocation: ``Scope.clear()`` (sentry-sdk 2.75) leaves the event and error
+    processors (and two integrations' fields) in place, so reuse needs private attributes, and it measured
+    ~2.5 us against ~2.8 us for the two forks."""
 
     __slots__ = ("isolation", "previous_current", "previous_isolation")
 

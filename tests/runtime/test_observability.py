@@ -337,3 +337,52 @@ def test_an_invocation_that_finishes_in_time_sends_no_warning(sentry_sink: Sentr
     time.sleep(0.6)  # past the moment the warning would have fired
     observability.flush()
     assert sentry_sink.events() == []
+
+
+# --- per-invocation scopes: never shared -------------------------------------------------------------------
+
+
+def test_invocations_in_flight_together_get_scopes_of_their_own(sentry_sink: SentrySink) -> None:
+    observability.init_sentry(_settings(sentry_sink))
+    with observability.invocation_scope("req-outer"):
+        outer = sentry_sdk.get_isolation_scope()
+        with observability.invocation_scope("req-inner"):
+            inner = sentry_sdk.get_isolation_scope()
+            sentry_sdk.set_tag("only", "inner")
+        assert sentry_sdk.get_isolation_scope() is outer
+        _raise_and_capture("outer failure")
+    assert inner is not outer
+    observability.flush()
+    [event] = sentry_sink.wait_for_events(1)
+    assert event["tags"]["request_id"] == "req-outer"
+    assert "only" not in event["tags"]
+
+
+def test_what_the_process_scope_holds_reaches_every_invocation_but_not_its_breadcrumbs(
+    sentry_sink: SentrySink,
+) -> None:
+    """As with a fork of the process-level scope: its tags and processors carry over, the cold start's
+    breadcrumbs do not, and what an invocation sets stays out of the process-level scope."""
+    observability.init_sentry(_settings(sentry_sink))
+    sentry_sdk.set_tag("service", "orders")  # at import time, outside any invocation
+    sentry_sdk.add_breadcrumb(message="cold start", category="init")
+    sentry_sdk.get_isolation_scope().add_event_processor(_tag_processed)
+    for index in range(2):
+        with observability.invocation_scope(f"req-{index}"):
+            sentry_sdk.set_tag(f"set-in-{index}", "yes")
+            _raise_and_capture(f"failure {index}")
+    observability.flush()
+    events = sorted(sentry_sink.wait_for_events(2), key=lambda event: event["tags"]["request_id"])
+    for index, event in enumerate(events):
+        assert event["tags"]["service"] == "orders"
+        assert event["tags"]["processed"] == "yes"
+        assert [name for name in event["tags"] if name.startswith("set-in-")] == [f"set-in-{index}"]
+        assert "cold start" not in json.dumps(event.get("breadcrumbs", {}))
+    assert "set-in-0" not in sentry_sdk.get_isolation_scope()._tags
+
+
+def _tag_processed(event: dict[str, object], hint: object) -> dict[str, object]:
+    tags = event.setdefault("tags", {})
+    assert isinstance(tags, dict)
+    tags["processed"] = "yes"
+    return event
