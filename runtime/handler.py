@@ -26,12 +26,12 @@ _JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps with o
 
 def live() -> Response:
     report = health.liveness()
-    return json_response(report.http_status, report.as_dict())
+    return json_text_response(report.http_status, report.as_json())
 
 
 def ready() -> Response:
     report = health.readiness(_settings())
-    return json_response(report.http_status, report.as_dict())
+    return json_text_response(report.http_status, report.as_json())
 
 
 def _settings() -> health.HealthSettings:
@@ -66,10 +66,15 @@ def route(event: Mapping[str, Any], context: object) -> Response:
 
 
 def json_response(status: int, body: Mapping[str, Any], headers: Mapping[str, str] | None = None) -> Response:
+    return json_text_response(status, _JSON.encode(body), headers)
+
+
+def json_text_response(status: int, body: str, headers: Mapping[str, str] | None = None) -> Response:
+    """A response whose body is JSON text already."""
     return {
         "statusCode": status,
-        "headers": {**JSON_HEADERS, **(headers or {})},
-        "body": _JSON.encode(body),
+        "headers": {**JSON_HEADERS, **headers} if headers else JSON_HEADERS.copy(),
+        "body": body,
         "isBase64Encoded": False,
     }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from json.encoder import encode_basestring_ascii as _string  # json.dumps' own string encoder (C)
 from typing import TYPE_CHECKING, Any, Protocol
 
 from runtime import constants, db
@@ -73,6 +74,12 @@ class CheckResult:
             body["latencyMs"] = round(self.latency_ms, 2)
         return body
 
+    def as_json(self) -> str:
+        """``as_dict()`` as compact JSON (see ``HealthReport.as_json``)."""
+        if self.latency_ms is None:
+            return f'{{"status":{_string(self.status)}}}'
+        return f'{{"status":{_string(self.status)},"latencyMs":{round(self.latency_ms, 2)!r}}}'
+
 
 @dataclass(frozen=True)
 class HealthReport:
@@ -98,6 +105,28 @@ class HealthReport:
             body["services"] = self.services
         body["elapsedMs"] = round(self.elapsed_ms, 2)
         return body
+
+    def as_json(self) -> str:
+        """``as_dict()`` as compact JSON: the text ``json.dumps(..., separators=(",", ":"))`` gives (a test
+        holds it), written directly; building the dict and encoding it cost ~3 us more per request."""
+        text = '{"status":' + _string(self.status.value)
+        if self.stage is not None:
+            text += ',"stage":' + _string(self.stage)
+        checks = ",".join([_string(name) + ":" + check.as_json() for name, check in self.checks.items()])
+        text += ',"checks":{' + checks + "}"
+        if self.pool is not None:
+            pool = self.pool
+            text += (
+                f',"pool":{{"active":{pool.active},"idle":{pool.idle},"waiting":{pool.waiting},'
+                f'"size":{pool.size},"max":{pool.max_size}}}'
+            )
+        if self.services is not None:
+            services = ",".join([_string(name) + ":" + _JSON_BOOL[on] for name, on in self.services.items()])
+            text += ',"services":{' + services + "}"
+        return text + f',"elapsedMs":{round(self.elapsed_ms, 2)!r}}}'
+
+
+_JSON_BOOL = {True: "true", False: "false"}
 
 
 def liveness() -> HealthReport:

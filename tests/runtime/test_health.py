@@ -194,3 +194,36 @@ def test_postgres_down_is_unhealthy_within_bound_then_recovers(
         "recovery to healthy after Postgres restart, same process and pool", time.monotonic() - started
     )
     assert settled_pool_stats(pool).active == 0  # nothing stuck checked out
+
+
+def _reports() -> list[health.HealthReport]:
+    ok = health.CheckResult(status="ok", health=HealthStatus.HEALTHY, latency_ms=0.0712345)
+    slow = health.CheckResult(status="slow", health=HealthStatus.DEGRADED, latency_ms=1234.5678)
+    tiny = health.CheckResult(status="timeout", health=HealthStatus.UNHEALTHY, latency_ms=1e-7)
+    bare = health.CheckResult(status="not_configured", health=HealthStatus.UNHEALTHY)
+    pool = db.PoolStats(active=3, idle=0, waiting=12, size=3, max_size=30)
+    return [
+        health.liveness(),
+        health.HealthReport(
+            status=HealthStatus.HEALTHY,
+            checks={"database": ok, "sentry": health.check_sentry(FakeHealthSettings(database_url=None))},
+            elapsed_ms=0.105,
+            stage="pr-42",
+            pool=pool,
+            services={"database": True, "databaseUnpooled": False, "sentry": True},
+        ),
+        health.HealthReport(status=HealthStatus.DEGRADED, checks={"database": slow}, elapsed_ms=2e16),
+        health.HealthReport(
+            status=HealthStatus.UNHEALTHY,
+            checks={"database": tiny, "sentry": bare},
+            elapsed_ms=0.0,
+            stage='quote" back\\slash é',
+            pool=db.NO_POOL,
+            services={},
+        ),
+    ]
+
+
+@pytest.mark.parametrize("report", _reports(), ids=["live", "healthy", "degraded", "unhealthy"])
+def test_the_json_written_directly_is_the_encoders_text(report: health.HealthReport) -> None:
+    assert report.as_json() == json.dumps(report.as_dict(), separators=(",", ":"))
