@@ -10,6 +10,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import sentry_sdk
@@ -381,8 +382,6 @@ def test_what_the_process_scope_holds_reaches_every_invocation_but_not_its_bread
     assert "set-in-0" not in sentry_sdk.get_isolation_scope()._tags
 
 
-def _tag_processed(event: dict[str, object], hint: object) -> dict[str, object]:
-    tags = event.setdefault("tags", {})
-    assert isinstance(tags, dict)
-    tags["processed"] = "yes"
+def _tag_processed(event: Any, hint: Any) -> Any:
+    event.setdefault("tags", {})["processed"] = "yes"
     return event
