@@ -111,3 +111,22 @@ def test_odd_events_and_responses_still_log_and_never_raise(capsys: pytest.Captu
     logs.log_invocation(None, {"statusCode": "x", "body": b"\x00"}, request_id="r", started=logs.clock())
     (line,) = lines(capsys)
     assert (line[logs.STATUS_FIELD], line[logs.ROUTE_FIELD]) == (None, "")
+
+
+def test_the_line_is_no_sentry_breadcrumb(
+    configure: Configure, sentry_sink: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Breadcrumbs are kept from INFO outside production: the access line would be one per request (scrubbed,
+    and piling up in the process scope that every invocation's fork copies)."""
+    configure("staging", sentry_sink)
+    lambda_handler(ok_handler)(v2_event(), None)
+    lambda_handler(failing_handler)(v2_event(), None)
+    assert len(lines(capsys)) == 2
+    [sent] = sentry_sink.wait_for_events(1)
+    crumbs = sent.get("breadcrumbs", {}).get("values", [])
+    assert not [crumb for crumb in crumbs if crumb.get("category") == logs.ACCESS_LOGGER]
+    import sentry_sdk
+
+    # The line is written after the invocation scope: it would land in the process scope.
+    process_crumbs = list(sentry_sdk.get_isolation_scope()._breadcrumbs)
+    assert not [crumb for crumb in process_crumbs if crumb.get("category") == logs.ACCESS_LOGGER]
