@@ -117,7 +117,7 @@ def log_invocation(event: Any, response: Mapping[str, Any], *, request_id: str, 
             # makeRecord + handle is what logger.info does, less the caller lookup (a stack walk, ~2 us per
             # request) that only a format naming the caller's file or line would use: this one does not.
             line = _JSON.encode(record)
-            logger.handle(logger.makeRecord(logger.name, logging.INFO, _SOURCE, 0, line, None, None))
+            logger.handle(logger.makeRecord(logger.name, logging.INFO, _SOURCE, 0, line, (), None))
     except Exception:  # see the docstring
         return
 
