@@ -1,4 +1,4 @@
-"""The reproducible Lambda artifact: ``runtime/`` and its dependencies as a layer zip.
+"""The reproducible Lambda artifacts: the layer (``runtime/`` and its dependencies) and each function's code.
 
 ``pip install --platform manylinux… --only-binary=:all: --python-version 3.12 --implementation cp --target``
 fetches the manylinux wheels for the function's architecture (whatever machine builds it), constrained to
@@ -7,6 +7,10 @@ copied beside them under the layer's ``python/`` prefix, and the tree is zipped 
 sorted, every timestamp 1980-01-01, every file mode 0644, no directory entries, no extra fields, no byte
 code, no console scripts. The same inputs therefore give the same bytes, so ``source_code_hash`` — and so
 the layer version — changes only when the code or a dependency does.
+
+A function's code (``CodeSpec``: its directory, plus its own ``requirements.txt`` if it has one, installed
+the same way for the same target) is zipped the same way at the archive's root, beside the shared layer.
+Each function directory is its own artifact, so a change in one rebuilds only that one.
 
 Builds are cached under ``build/`` by a fingerprint of their inputs (builder version, architecture, Python
 version, requirements, constraints, every runtime file): an unchanged tree never runs pip again. Compressed
@@ -167,6 +171,26 @@ def build_layer(
 
 
 def install_dependencies(spec: BuildSpec, target: Path, *, pip: Sequence[str]) -> None:
+    pip_install(
+        spec.requirements,
+        target,
+        architecture=spec.architecture,
+        python_version=spec.python_version,
+        constraints=spec.constraints,
+        pip=pip,
+    )
+
+
+def pip_install(
+    requirements: Path,
+    target: Path,
+    *,
+    architecture: Architecture,
+    python_version: str,
+    constraints: Path | None,
+    pip: Sequence[str],
+) -> None:
+    """``pip install --target`` of the manylinux wheels for the Lambda target (raises :class:`BuildError`)."""
     command = [
         *pip,
         "install",
@@ -178,15 +202,15 @@ def install_dependencies(spec: BuildSpec, target: Path, *, pip: Sequence[str]) -
         "--implementation",
         "cp",
         "--python-version",
-        spec.python_version,
-        *(arg for tag in spec.platforms for arg in ("--platform", tag)),
+        python_version,
+        *(arg for tag in PLATFORM_TAGS[architecture] for arg in ("--platform", tag)),
         "--target",
         str(target),
         "--requirement",
-        str(spec.requirements),
+        str(requirements),
     ]
-    if spec.constraints is not None:
-        command += ["--constraint", str(spec.constraints)]
+    if constraints is not None:
+        command += ["--constraint", str(constraints)]
     try:
         completed = subprocess.run(
             command, capture_output=True, text=True, timeout=PIP_TIMEOUT_SECONDS, check=False
@@ -196,8 +220,8 @@ def install_dependencies(spec: BuildSpec, target: Path, *, pip: Sequence[str]) -
     if completed.returncode != 0:
         tail = scrub_text((completed.stderr or completed.stdout)[-PIP_OUTPUT_TAIL_CHARS:])
         raise BuildError(
-            f"pip could not install {spec.requirements.name} for {spec.architecture} / Python "
-            f"{spec.python_version} (exit {completed.returncode}): {tail}"
+            f"pip could not install {requirements} for {architecture} / Python "
+            f"{python_version} (exit {completed.returncode}): {tail}"
         )
 
 
@@ -208,23 +232,25 @@ def copy_runtime(spec: BuildSpec, destination: Path) -> None:
         shutil.copyfile(source, target)  # content only: no mode, no timestamps
 
 
-def iter_tree(root: Path) -> Iterator[tuple[str, Path]]:
-    """(archive name, path) of every file under ``root`` worth shipping, sorted by name."""
+def iter_tree(root: Path, *, site_depth: int = 1) -> Iterator[tuple[str, Path]]:
+    """(archive name, path) of every file under ``root`` worth shipping, sorted by name; ``site_depth`` is
+    how deep pip's target (with its ``bin/`` of console scripts) sits: 1 in a layer, 0 in function code."""
     files = []
     for path in root.rglob("*"):
         relative = path.relative_to(root)
         if not path.is_file() or path.name.endswith(EXCLUDED_SUFFIXES):
             continue
-        if EXCLUDED_DIRS.intersection(relative.parts[:-1]) or relative.parts[1:2] == (SCRIPTS_DIR,):
+        scripts = relative.parts[site_depth : site_depth + 1] == (SCRIPTS_DIR,) and len(relative.parts) > 1
+        if EXCLUDED_DIRS.intersection(relative.parts[:-1]) or scripts:
             continue
         files.append((relative.as_posix(), path))
     yield from sorted(files)
 
 
-def write_deterministic_zip(root: Path, destination: Path) -> None:
+def write_deterministic_zip(root: Path, destination: Path, *, site_depth: int = 1) -> None:
     """Zip ``root``'s files so that the same files always give the same bytes."""
     with zipfile.ZipFile(destination, "w") as archive:
-        for name, path in iter_tree(root):
+        for name, path in iter_tree(root, site_depth=site_depth):
             info = zipfile.ZipInfo(name, date_time=ZIP_DATE_TIME)
             info.create_system = ZIP_UNIX
             info.external_attr = ZIP_FILE_MODE << 16
@@ -244,6 +270,107 @@ def sha256_base64(path: Path) -> str:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
             digest.update(chunk)
     return base64.b64encode(digest.digest()).decode()
+
+
+# A function's own code ------------------------------------------------------------------------------------
+
+CODE_REQUIREMENTS: Final = "requirements.txt"  # a function directory's own third-party dependencies
+
+
+@dataclass(frozen=True)
+class CodeSpec:
+    """One function's package: the files of ``code_dir`` at the zip's root, plus the wheels of its
+    ``requirements.txt`` (if any) for the Lambda target. The layer provides ``runtime`` and its deps."""
+
+    code_dir: Path
+    architecture: Architecture
+    python_version: str = "3.12"
+
+    @staticmethod
+    def for_runtime(code_dir: Path, lambda_runtime: str, architecture: Architecture) -> CodeSpec:
+        return CodeSpec(code_dir, architecture, lambda_runtime.removeprefix("python"))
+
+    @property
+    def requirements(self) -> Path | None:
+        path = self.code_dir / CODE_REQUIREMENTS
+        return path if path.is_file() else None
+
+    def files(self) -> list[Path]:
+        """Every file of the directory (sorted; no byte code, nothing under ``__pycache__``)."""
+        return sorted(
+            path
+            for path in self.code_dir.rglob("*")
+            if path.is_file()
+            and not path.name.endswith(EXCLUDED_SUFFIXES)
+            and not EXCLUDED_DIRS.intersection(path.relative_to(self.code_dir).parts)
+        )
+
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        platforms = PLATFORM_TAGS[self.architecture]
+        for part in (BUILDER_VERSION, "code", self.architecture, self.python_version, *platforms):
+            digest.update(part.encode() + b"\0")
+        for path in self.files():
+            content = path.read_bytes()
+            name = path.relative_to(self.code_dir).as_posix()
+            digest.update(f"{name}\0{len(content)}\0".encode() + content)
+        return digest.hexdigest()
+
+    def artifact_name(self, fingerprint: str) -> str:
+        return f"code-{self.code_dir.name}-{self.architecture}-py{self.python_version}-{fingerprint[:16]}.zip"
+
+
+CodeBuilder = Callable[[CodeSpec], LambdaArtifact]
+
+
+def planned_code(spec: CodeSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> LambdaArtifact:
+    """The artifact ``build_code`` would produce, without building it (no pip, no network)."""
+    fingerprint = spec.fingerprint()
+    return LambdaArtifact(cache_dir / spec.artifact_name(fingerprint), fingerprint)
+
+
+def build_code(
+    spec: CodeSpec,
+    *,
+    cache_dir: Path = DEFAULT_CACHE_DIR,
+    force: bool = False,
+    pip: Sequence[str] = (sys.executable, "-m", "pip"),
+) -> LambdaArtifact:
+    """Build (or reuse from ``cache_dir``) one function's code zip."""
+    fingerprint = spec.fingerprint()
+    destination = cache_dir / spec.artifact_name(fingerprint)
+    if force or not destination.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ballast-build-", dir=cache_dir) as work:
+            tree = Path(work) / "tree"
+            tree.mkdir()
+            if spec.requirements is not None:
+                pip_install(
+                    spec.requirements,
+                    tree,
+                    architecture=spec.architecture,
+                    python_version=spec.python_version,
+                    constraints=None,  # the team pins its own; the layer's constraints are the layer's
+                    pip=pip,
+                )
+            for source in spec.files():
+                target = tree / source.relative_to(spec.code_dir)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+            partial = Path(work) / destination.name
+            write_deterministic_zip(tree, partial, site_depth=0)
+            os.replace(partial, destination)
+    return LambdaArtifact(
+        destination, fingerprint, sha256_base64(destination), tuple(zip_entries(destination))
+    )
+
+
+def function_release(function: str, layer: LambdaArtifact, code: LambdaArtifact | None) -> str:
+    """Sentry's release of one function: changes when its code or the layer does."""
+    if code is None:
+        return layer.release
+    combined = hashlib.sha256(f"{layer.fingerprint}:{code.fingerprint}".encode()).hexdigest()
+    return f"{function}@{combined[:12]}"
 
 
 def host_spec() -> BuildSpec:

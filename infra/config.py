@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 from urllib.parse import urlsplit
 
@@ -30,7 +31,16 @@ from pydantic.alias_generators import to_camel
 from dbops import DEFAULT_MIGRATIONS_DIR
 from infra import concurrency
 from infra.alarms import AlarmsArgs, AlarmThresholds, Subscriber
+from infra.build import REPO_ROOT
 from infra.database import DatabaseArgs
+from infra.functionspec import (
+    FUNCTION_NAME,
+    LAMBDA_NAME_MAX,
+    FunctionSpec,
+    RouteSpec,
+    env_text,
+    field_names,
+)
 from infra.monitoring import MonitoringArgs
 from infra.providers import credentials
 from infra.providers.neon import MAX_EXPIRY, preview_expiry
@@ -64,6 +74,16 @@ NEON_PROJECT_KEYS: Final = (
 )  # fmt: skip
 HOUR: Final = 3600
 DAY: Final = 24 * HOUR
+FUNCTIONS_KEY: Final = "functions"
+# Every stage serves the health endpoints: declared here unless ballast:functions declares `health` itself.
+HEALTH_FUNCTION: Final = "health"
+HEALTH_SPEC: Final = FunctionSpec(
+    handler="runtime.handler.handle",
+    routes=tuple(
+        RouteSpec(method="GET", path=path)
+        for path in ("/api/health", "/api/health/live", "/api/health/ready")
+    ),
+)
 
 # CloudWatch Logs accepts only these retention periods (days).
 LOG_RETENTION_DAYS: Final = (
@@ -219,8 +239,8 @@ HINTS: Final[Mapping[str, str]] = {
     "computeMaxCu": "one of 0.25, 0.5, 1 … 16 CU, at least ballast:computeMinCu and at most 8 CU above it",
     "suspendTimeoutSeconds": "-1 (never), 0 (Neon's default) or 60 to 604800",
     "poolMaxSize": "1 to 30 connections per function instance",
-    "poolerShare": "the fraction of the pooler's server pool this function may use, above 0 and at most 1",
-    "reservedConcurrency": "a number no larger than the pooler allows, or unset it to derive it",
+    "poolerShare": "the fraction of the pooler's server pool all the stage's functions together may use, "
+    "above 0 and at most 1",
     "previewExpiryDays": f"1 to {MAX_EXPIRY.days} days",
     "lambdaMemoryMb": "128 to 10240 MB",
     "lambdaTimeoutSeconds": "1 to 900 seconds",
@@ -228,7 +248,8 @@ HINTS: Final[Mapping[str, str]] = {
     "lambdaRuntime": "python3.12 or python3.13",
     "logRetentionDays": f"one of CloudWatch's periods: {', '.join(map(str, LOG_RETENTION_DAYS))}",
     "logLevel": "DEBUG, INFO, WARNING or ERROR",
-    "functionUrlAuthType": "NONE (public health checks) or AWS_IAM (signed callers only)",
+    "apiAuthType": "NONE (public routes) or AWS_IAM (SigV4-signed callers only)",
+    FUNCTIONS_KEY: "a map of function names to their settings (README: Add your function)",
     "corsOrigins": 'a list of origins such as ["https://app.example.com"]',
     "environment": "a map of variable names to strings, e.g. "
     '`pulumi config set --path "ballast:environment.FEATURE_X_ENABLED" true`',
@@ -310,8 +331,7 @@ class StageConfig(BaseModel):
     database_name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "ballast"
     role_name: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "ballast_app"
     pool_max_size: Annotated[int, Field(ge=1, le=constants.MAX_POOL_SIZE)] = 2
-    pooler_share: Annotated[float, Field(gt=0, le=1)] = 0.5
-    reserved_concurrency: PositiveInt | None = None
+    pooler_share: Annotated[float, Field(gt=0, le=1)] = concurrency.DEFAULT_POOLER_SHARE
     preview_expiry_days: Annotated[int, Field(ge=1, le=MAX_EXPIRY.days)] | None = None
 
     # The function
@@ -322,10 +342,11 @@ class StageConfig(BaseModel):
     lambda_kms_key_arn: Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:kms:")] | None = None
     log_retention_days: int
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-    function_url_auth_type: Literal["NONE", "AWS_IAM"] = "NONE"
+    api_auth_type: Literal["NONE", "AWS_IAM"] = "NONE"
     cors_origins: tuple[str, ...] = ()
     environment: dict[str, str] = Field(default_factory=dict)
     environment_is_secret: bool = Field(default=False, exclude=True)
+    functions: dict[str, FunctionSpec] = Field(default_factory=lambda: {HEALTH_FUNCTION: HEALTH_SPEC})
 
     # Sentry
     sentry_organization: Annotated[str, Field(min_length=1)]
@@ -394,20 +415,22 @@ class StageConfig(BaseModel):
     def _environment_values(cls, value: Any) -> Any:
         # Config objects may hold booleans and numbers; the function's environment holds strings.
         if isinstance(value, Mapping):
-            return {k: _env_text(v) for k, v in value.items()}
+            return {k: env_text(v) for k, v in value.items()}
         return value
 
     @field_validator("environment")
     @classmethod
     def _environment_names(cls, value: dict[str, str]) -> dict[str, str]:
-        problems = [problem for name in sorted(value) for problem in _env_name_problems(name)]
-        size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
-        if size > MAX_EXTRA_ENVIRONMENT_BYTES:
-            problems.append(
-                f"holds {size} bytes; at most {MAX_EXTRA_ENVIRONMENT_BYTES} fit beside Ballast's own"
-            )
+        problems = environment_problems(value)
         if problems:
             raise ValueError("; ".join(problems))
+        return value
+
+    @field_validator("functions", mode="before")
+    @classmethod
+    def _with_health(cls, value: Any) -> Any:
+        if isinstance(value, Mapping) and HEALTH_FUNCTION not in value:
+            return {HEALTH_FUNCTION: HEALTH_SPEC, **value}
         return value
 
     @field_validator("cors_origins")
@@ -440,17 +463,29 @@ class StageConfig(BaseModel):
         return preview_expiry(self.preview_expiry_days) if self.preview_expiry_days else None
 
     @property
-    def max_reserved_concurrency(self) -> int:
-        return concurrency.reserved_concurrency(
-            min_compute_units=self.compute_min_cu,
-            pool_max_size=self.pool_max_size,
-            pooler_share=self.pooler_share,
+    def connection_budget(self) -> int:
+        """Connections all the stage's functions together may hold (``infra.concurrency``)."""
+        return concurrency.connection_budget(
+            min_compute_units=self.compute_min_cu, pooler_share=self.pooler_share
         )
 
-    @property
-    def function_concurrency(self) -> int:
-        """The function's reserved concurrency: the override, else what the pooler allows."""
-        return self.reserved_concurrency or self.max_reserved_concurrency
+    def function_pool_size(self, spec: FunctionSpec) -> int:
+        return spec.pool_max_size or self.pool_max_size
+
+    def allocations(self) -> dict[str, concurrency.Allocation]:
+        """Each function's part of the budget (raises ``concurrency.BudgetError`` when they cannot fit)."""
+        demands = [
+            concurrency.Demand(name, spec.db_share, self.function_pool_size(spec), spec.reserved_concurrency)
+            for name, spec in self.functions.items()
+        ]
+        return concurrency.allocate(self.connection_budget, demands)
+
+    def lambda_name(self, function: str) -> str:
+        return f"ballast-{self.stack}-{function}"
+
+    def function_environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """``ballast:environment`` with the function's own ``environment`` over it."""
+        return {**self.environment, **spec.environment}
 
     @property
     def neon_project_args(self) -> NeonProjectArgs | None:
@@ -528,12 +563,13 @@ def _duration(seconds: int) -> str:
     return f"{seconds} s" if seconds else "none (0 s: no point-in-time restore)"
 
 
-def _env_text(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return value
+def environment_problems(value: Mapping[str, str]) -> list[str]:
+    """Problems of an extra environment (names Lambda or Ballast reserve, the size Lambda allows)."""
+    problems = [problem for name in sorted(value) for problem in _env_name_problems(name)]
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in value.items())
+    if size > MAX_EXTRA_ENVIRONMENT_BYTES:
+        problems.append(f"holds {size} bytes; at most {MAX_EXTRA_ENVIRONMENT_BYTES} fit beside Ballast's own")
+    return problems
 
 
 def _env_name_problems(name: str) -> list[str]:
@@ -590,7 +626,10 @@ class _Problem:
     def text(self) -> str:
         if self.key is None:
             return self.reason
-        hint = HINTS.get(self.key.split(".", 1)[0])
+        base, _, nested = self.key.partition(".")
+        hint = (
+            None if base == FUNCTIONS_KEY and nested else HINTS.get(base)
+        )  # a function's own reason says it
         fix = f" (expected: {hint})" if hint else ""
         return f"{NAMESPACE}:{self.key}: {self.reason}{fix}"
 
@@ -610,12 +649,18 @@ def settable_keys() -> frozenset[str]:
 
 
 def load_stage_config(
-    stack: str, raw: Mapping[str, Any], *, secret_keys: frozenset[str] = frozenset()
+    stack: str,
+    raw: Mapping[str, Any],
+    *,
+    secret_keys: frozenset[str] = frozenset(),
+    project_dir: Path = REPO_ROOT,
 ) -> StageConfig:
-    """Validate ``raw`` (``ballast`` config keys without the namespace) for ``stack``; pure.
+    """Validate ``raw`` (``ballast`` config keys without the namespace) for ``stack``.
 
     Values may be the strings the Pulumi CLI passes (objects and lists as JSON) or already typed.
-    ``secret_keys`` are the keys set with ``--secret``. Raises :class:`ConfigError` listing every problem.
+    ``secret_keys`` are the keys set with ``--secret``; functions' ``code`` is relative to ``project_dir``
+    (read only to check that each handler's module is there). Raises :class:`ConfigError` listing every
+    problem.
     """
     problems: list[_Problem] = []
     values: dict[str, Any] = {}
@@ -646,7 +691,7 @@ def load_stage_config(
     merged.update(
         stack=stack,
         profile=profile,
-        environmentIsSecret="environment" in secret_keys,
+        environmentIsSecret=bool({"environment", FUNCTIONS_KEY} & secret_keys),
         alarmSubscribersIsSecret=ALARM_SUBSCRIBERS_KEY in secret_keys,
     )
     stack_name_ok = bool(STACK_NAME.fullmatch(stack))
@@ -664,6 +709,7 @@ def load_stage_config(
         problems.extend(_pydantic_problems(error))
     if config is not None and stack_name_ok:  # names derived from a bad stack name would only repeat it
         problems.extend(_cross_field_problems(config, explicit=frozenset(values)))
+        problems.extend(_function_problems(config, project_dir))
     if problems:
         raise ConfigError(stack, [p.text() for p in problems])
     assert config is not None
@@ -683,6 +729,7 @@ def _decode(key: str, value: Any, problems: list[_Problem]) -> Any:
         PRODUCTION_STACKS_KEY,
         ALARM_SUBSCRIBERS_KEY,
         ALARM_THRESHOLDS_KEY,
+        FUNCTIONS_KEY,
     )
     if expects_json:
         try:
@@ -719,11 +766,21 @@ def _pydantic_problems(error: ValidationError) -> list[_Problem]:
         location = [str(part) for part in item["loc"]]
         if item["type"] == "missing":
             reason = f"is required: `pulumi config set {NAMESPACE}:{'.'.join(location)} <value>`"
+        elif item["type"] == "extra_forbidden":
+            reason = _unknown_field(location)
         else:
             # pydantic's own wording ("Input should be …") names the rule, never the value.
             reason = str(item["msg"]).removeprefix("Value error, ")
         problems.append(_Problem(".".join(location) or "(config)", reason))
     return problems
+
+
+def _unknown_field(location: list[str]) -> str:
+    """An unknown field of a function or route, with the closest known one."""
+    model = RouteSpec if len(location) > 3 and location[2] == "routes" else FunctionSpec
+    close = difflib.get_close_matches(location[-1], field_names(model), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else f" (known: {', '.join(field_names(model))})"
+    return f"is not a field of a {'route' if model is RouteSpec else 'function'}{hint}; remove it"
 
 
 NEON_PROPS: Final = {
@@ -786,14 +843,6 @@ def _cross_field_problems(config: StageConfig, *, explicit: frozenset[str]) -> l
                 "previewExpiryDays", "only preview stacks (pr-<n>) expire: staging branches have children"
             )
         )
-    if config.reserved_concurrency and config.reserved_concurrency > config.max_reserved_concurrency:
-        problems.append(
-            _Problem(
-                "reservedConcurrency",
-                f"exceeds the {config.max_reserved_concurrency} the Neon pooler can serve at "
-                f"{config.compute_min_cu} CU with a pool of {config.pool_max_size}",
-            )
-        )
     if config.is_production:
         if "*" in config.cors_origins:
             problems.append(
@@ -801,6 +850,66 @@ def _cross_field_problems(config: StageConfig, *, explicit: frozenset[str]) -> l
             )
         if any(o.startswith("http://") for o in config.cors_origins):
             problems.append(_Problem("corsOrigins", "production origins must use https://"))
+    return problems
+
+
+def _function_problems(config: StageConfig, project_dir: Path) -> list[_Problem]:
+    problems: list[_Problem] = []
+    routes: dict[str, list[str]] = {}
+    for name, spec in config.functions.items():
+        key = f"{FUNCTIONS_KEY}.{name}"
+        if not FUNCTION_NAME.match(name):
+            problems.append(
+                _Problem(key, "a function name is lowercase letters, digits and '-' (at most 24)")
+            )
+        elif len(config.lambda_name(name)) > LAMBDA_NAME_MAX:
+            problems.append(
+                _Problem(key, f"ballast-<stack>-<name> must fit Lambda's {LAMBDA_NAME_MAX} characters")
+            )
+        where = spec.handler_file_problem(project_dir)
+        if where:
+            problems.append(_Problem(f"{key}.{'code' if spec.code else 'handler'}", where))
+        problems += [
+            _Problem(f"{key}.environment", problem)
+            for problem in environment_problems(config.function_environment(spec))
+        ]
+        for route in spec.routes:
+            routes.setdefault(route.key, []).append(name)
+    for route_key, owners in routes.items():
+        if len(owners) > 1:
+            problems.append(
+                _Problem(FUNCTIONS_KEY, f"route {route_key} is declared by {', '.join(owners)}: keep one")
+            )
+    try:
+        config.allocations()
+    except concurrency.BudgetError as error:
+        problems += _budget_problems(config, error)
+    return problems
+
+
+def _budget_problems(config: StageConfig, error: concurrency.BudgetError) -> list[_Problem]:
+    budget = (
+        f"the stage's database budget is {error.budget} connections ({config.pooler_share} of the pooler's "
+        f"server pool at {config.compute_min_cu} CU)"
+    )
+    problems: list[_Problem] = []
+    if error.too_small:
+        names = ", ".join(a.name for a in error.too_small)
+        problems.append(
+            _Problem(
+                FUNCTIONS_KEY,
+                f"{budget}, split by dbShare; {names} get less than one instance's pool: raise their dbShare, "
+                "lower their poolMaxSize, or raise ballast:computeMinCu or ballast:poolerShare",
+            )
+        )
+    for allocation in error.too_high:
+        problems.append(
+            _Problem(
+                f"{FUNCTIONS_KEY}.{allocation.name}.reservedConcurrency",
+                f"exceeds the {allocation.max_concurrency} its part of the budget allows "
+                f"({allocation.connections} connections, pool of {allocation.pool_max_size}); {budget}",
+            )
+        )
     return problems
 
 
@@ -824,8 +933,10 @@ def read_stage_config(stack: str | None = None) -> StageConfig:
     return load_stage_config(stack or pulumi.get_stack(), raw, secret_keys=secret_keys)
 
 
-def read_environment(config: StageConfig) -> Mapping[str, pulumi.Input[str]]:
-    """``ballast:environment`` for the function: each value secret when the key was set with --secret."""
+def read_environment(config: StageConfig, spec: FunctionSpec) -> Mapping[str, pulumi.Input[str]]:
+    """The function's extra environment: each value secret when ``ballast:environment`` was set with
+    --secret (the function's own ``environment`` is part of ``ballast:functions``: plain unless that is)."""
+    environment = config.function_environment(spec)
     if not config.environment_is_secret:
-        return dict(config.environment)
-    return {name: pulumi.Output.secret(value) for name, value in config.environment.items()}
+        return environment
+    return {name: pulumi.Output.secret(value) for name, value in environment.items()}

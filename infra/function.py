@@ -1,76 +1,38 @@
-"""``FunctionRuntime``: the stage's Lambda layer (runtime + dependencies) and its health function.
+"""The stage's Lambda layer (``RuntimeLayer``) and one hardened function per declared one (``Function``).
 
-- **Layer** ``ballast-<stage>-runtime``: ``infra.build``'s reproducible zip; the team's own functions add
-  the same layer ARN and import ``runtime`` from ``/opt/python``. ``source_code_hash`` is the zip's sha256,
-  so an unchanged tree never publishes a new version.
-- **Health function** ``ballast-<stage>-health`` (handler ``runtime.handler.handle``): its code *is* the
-  layer, so its own package holds only a note. Memory, timeout and architecture come from the stage.
+- **Layer** ``ballast-<stage>-runtime``: ``infra.build``'s reproducible zip of ``runtime/`` + dependencies;
+  every function adds it and imports ``runtime`` from ``/opt/python``. ``source_code_hash`` is the zip's
+  sha256, so an unchanged tree never publishes a new version.
+- **Function** ``ballast-<stage>-<name>``: the team's code (``infra.build.build_code``: its own zip, hashed
+  the same way) or, for a handler of the layer itself (the health check), a one-line note. Memory, timeout
+  and architecture come from the stage unless the function sets its own.
 - **Log group** ``/aws/lambda/<function>`` with the stage's retention, created before the function and
   named in its ``logging_config`` (otherwise Lambda creates one that never expires).
-- **Role**: trust ``lambda.amazonaws.com``; may only create streams in and write to that one log group.
-  No Secrets Manager grant: the function gets its credentials as environment variables (encrypted at rest
-  with KMS; see the README's "Secrets" section for why), so it needs none.
-- **Function URL** serving ``/api/health…``. ``NONE`` (the default) lets uptime checkers call it unsigned:
-  the answer holds statuses and timings only, and reserved concurrency bounds what a flood can cost or do
-  to the database. ``AWS_IAM`` accepts only SigV4-signed callers. CORS: the stage's origins, GET/HEAD only.
-- **Reserved concurrency**: from ``infra.concurrency`` (the Neon pooler's limits), passed in by the stack.
+- **Role** per function: trust ``lambda.amazonaws.com``; may only create streams in and write to its own
+  log group. No Secrets Manager grant: credentials arrive as environment variables (encrypted at rest with
+  KMS; README "Secrets"), so it needs none.
+- **Reserved concurrency**: the function's part of the stage's database budget (``infra.concurrency``).
+- **Schedule** (optional): an EventBridge rule invoking the function, allowed by a permission scoped to
+  that rule.
+HTTP routes are the stage's API's business (``infra.api``), which gets each function's ARN.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final
 
 import pulumi
 import pulumi_aws as aws
 
 from infra.build import Architecture, LambdaArtifact
 
-COMPONENT_TYPE: Final = "ballast:function:FunctionRuntime"
+LAYER_TYPE: Final = "ballast:function:RuntimeLayer"
+FUNCTION_TYPE: Final = "ballast:function:Function"
+CODE_NOTE: Final = "This function's code is the Ballast layer (/opt/python/runtime); see its handler.\n"
+LOG_FORMAT: Final = "JSON"  # the runtime logs JSON lines; infra/alarms.py filters them
 HEALTH_HANDLER: Final = "runtime.handler.handle"
-CORS_METHODS: Final = ("GET", "HEAD")
-CORS_MAX_AGE_SECONDS: Final = 3600
-LOG_FORMAT: Final = "JSON"
-CODE_NOTE: Final = (
-    "The health function's code is the Ballast layer (/opt/python/runtime); handler runtime.handler.handle.\n"
-)
-UrlAuthType = Literal["NONE", "AWS_IAM"]
-
-
-@dataclass(frozen=True)
-class FunctionRuntimeArgs:
-    """Per-stage settings of the layer and the health function.
-
-    ``environment`` is every variable the function gets, credentials as secret Outputs (they stay secret
-    in state and in every preview).
-    """
-
-    stage: str
-    layer: LambdaArtifact
-    architecture: Architecture
-    lambda_runtime: str
-    memory_mb: int
-    timeout_seconds: int
-    log_retention_days: int
-    reserved_concurrency: int
-    environment: Mapping[str, pulumi.Input[str]]
-    url_auth_type: UrlAuthType = "NONE"
-    cors_origins: Sequence[str] = ()
-    kms_key_arn: str | None = None
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def function_name(self) -> str:
-        return f"ballast-{self.stage}-health"
-
-    @property
-    def layer_name(self) -> str:
-        return f"ballast-{self.stage}-runtime"
-
-    @property
-    def log_group_name(self) -> str:
-        return f"/aws/lambda/{self.function_name}"
 
 
 def assume_role_policy() -> pulumi.Output[str]:
@@ -105,26 +67,91 @@ def log_policy(log_group_arn: pulumi.Input[str]) -> pulumi.Output[str]:
     )
 
 
-class FunctionRuntime(pulumi.ComponentResource):
-    """``ballast:function:FunctionRuntime``; outputs ``function_name``, ``function_arn``, ``function_url``,
-    ``layer_arn`` (the versioned ARN team functions add), ``role_arn`` and ``log_group_name``.
+@dataclass(frozen=True)
+class RuntimeLayerArgs:
+    stage: str
+    layer: LambdaArtifact
+    architecture: Architecture
+    lambda_runtime: str
 
-    Children: ``log_group``, ``role``, ``role_policy``, ``layer``, ``function``, ``url``, ``url_permissions``.
+    @property
+    def layer_name(self) -> str:
+        return f"ballast-{self.stage}-runtime"
+
+
+class RuntimeLayer(pulumi.ComponentResource):
+    """``ballast:function:RuntimeLayer``; output ``arn`` (the versioned ARN every function adds)."""
+
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RuntimeLayerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(LAYER_TYPE, name, None, opts)
+        self.layer = aws.lambda_.LayerVersion(
+            f"{name}-layer",
+            layer_name=args.layer_name,
+            code=args.layer.archive(),
+            source_code_hash=args.layer.sha256_base64,
+            compatible_runtimes=[args.lambda_runtime],
+            compatible_architectures=[args.architecture],
+            description=f"Ballast runtime + dependencies ({args.layer.release})",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.arn = self.layer.arn
+        self.register_outputs({"arn": self.arn})
+
+
+@dataclass(frozen=True)
+class FunctionArgs:
+    """One function's settings. ``code`` None: the handler is in the layer (a note is its package).
+
+    ``environment`` is every variable the function gets, credentials as secret Outputs (they stay secret
+    in state and in every preview).
+    """
+
+    stage: str
+    name: str
+    handler: str
+    code: LambdaArtifact | None
+    layer_arn: pulumi.Input[str]
+    architecture: Architecture
+    lambda_runtime: str
+    memory_mb: int
+    timeout_seconds: int
+    log_retention_days: int
+    reserved_concurrency: int
+    environment: Mapping[str, pulumi.Input[str]]
+    schedule: str | None = None
+    kms_key_arn: str | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def function_name(self) -> str:
+        return f"ballast-{self.stage}-{self.name}"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+
+class Function(pulumi.ComponentResource):
+    """``ballast:function:Function``; outputs ``function_name``, ``function_arn``, ``invoke_arn``,
+    ``role_arn`` and ``log_group_name``.
+
+    Children: ``log_group``, ``role``, ``role_policy``, ``function``, and with a schedule ``rule``,
+    ``target``, ``rule_permission``.
     """
 
     function_name: pulumi.Output[str]
     function_arn: pulumi.Output[str]
-    function_url: pulumi.Output[str]
-    layer_arn: pulumi.Output[str]
+    invoke_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
 
-    def __init__(
-        self, name: str, args: FunctionRuntimeArgs, opts: pulumi.ResourceOptions | None = None
-    ) -> None:
-        super().__init__(COMPONENT_TYPE, name, None, opts)
+    def __init__(self, name: str, args: FunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(FUNCTION_TYPE, name, None, opts)
+        self.args = args
         child = pulumi.ResourceOptions(parent=self)
-        tags = {"ballast:stage": args.stage, **args.tags}
+        tags = {"ballast:stage": args.stage, "ballast:function": args.name, **args.tags}
 
         self.log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
@@ -136,32 +163,28 @@ class FunctionRuntime(pulumi.ComponentResource):
         self.role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assume_role_policy(),
-            description=f"Ballast {args.stage}: the health function (own log group only)",
+            description=f"Ballast {args.stage}: function {args.name} (own log group only)",
             tags=tags,
             opts=child,
         )
         self.role_policy = aws.iam.RolePolicy(
             f"{name}-logs-policy", role=self.role.id, policy=log_policy(self.log_group.arn), opts=child
         )
-        self.layer = aws.lambda_.LayerVersion(
-            f"{name}-layer",
-            layer_name=args.layer_name,
-            code=args.layer.archive(),
-            source_code_hash=args.layer.sha256_base64,
-            compatible_runtimes=[args.lambda_runtime],
-            compatible_architectures=[args.architecture],
-            description=f"Ballast runtime + dependencies ({args.layer.release})",
-            opts=child,
+        code: pulumi.Archive = (
+            args.code.archive()
+            if args.code is not None
+            else pulumi.AssetArchive({"BALLAST_FUNCTION.txt": pulumi.StringAsset(CODE_NOTE)})
         )
         self.function = aws.lambda_.Function(
-            f"{name}-health",
+            f"{name}-function",
             name=args.function_name,
             role=self.role.arn,
             runtime=args.lambda_runtime,
-            handler=HEALTH_HANDLER,
+            handler=args.handler,
             architectures=[args.architecture],
-            code=pulumi.AssetArchive({"BALLAST_FUNCTION.txt": pulumi.StringAsset(CODE_NOTE)}),
-            layers=[self.layer.arn],
+            code=code,
+            source_code_hash=args.code.sha256_base64 if args.code is not None else None,
+            layers=[args.layer_arn],
             memory_size=args.memory_mb,
             timeout=args.timeout_seconds,
             reserved_concurrent_executions=args.reserved_concurrency,
@@ -176,62 +199,45 @@ class FunctionRuntime(pulumi.ComponentResource):
             # the role can write to it.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role_policy]),
         )
-        cors = (
-            aws.lambda_.FunctionUrlCorsArgs(
-                allow_origins=list(args.cors_origins),
-                allow_methods=list(CORS_METHODS),
-                max_age=CORS_MAX_AGE_SECONDS,
-            )
-            if args.cors_origins
-            else None
-        )
-        self.url = aws.lambda_.FunctionUrl(
-            f"{name}-url",
-            function_name=self.function.name,
-            authorization_type=args.url_auth_type,
-            cors=cors,
-            opts=child,
-        )
-        self.url_permissions = (
-            self._public_url_permissions(name, args) if args.url_auth_type == "NONE" else []
-        )
+        if args.schedule:
+            self._schedule(name, args, tags)
 
         self.function_name = self.function.name
         self.function_arn = self.function.arn
-        self.function_url = self.url.function_url
-        self.layer_arn = self.layer.arn
+        self.invoke_arn = self.function.invoke_arn
         self.role_arn = self.role.arn
         self.log_group_name = self.log_group.name
         self.register_outputs(
             {
                 "function_name": self.function_name,
                 "function_arn": self.function_arn,
-                "function_url": self.function_url,
-                "layer_arn": self.layer_arn,
+                "invoke_arn": self.invoke_arn,
                 "role_arn": self.role_arn,
                 "log_group_name": self.log_group_name,
             }
         )
 
-    def _public_url_permissions(self, name: str, args: FunctionRuntimeArgs) -> list[aws.lambda_.Permission]:
-        """Auth type NONE still needs the resource policy to allow the public: both actions since 2025-10,
-        the second limited to invocations through the URL."""
+    def _schedule(self, name: str, args: FunctionArgs, tags: Mapping[str, str]) -> None:
         child = pulumi.ResourceOptions(parent=self)
-        return [
-            aws.lambda_.Permission(
-                f"{name}-url-public",
-                action="lambda:InvokeFunctionUrl",
-                function=self.function.name,
-                principal="*",
-                function_url_auth_type="NONE",
-                opts=child,
-            ),
-            aws.lambda_.Permission(
-                f"{name}-url-invoke",
-                action="lambda:InvokeFunction",
-                function=self.function.name,
-                principal="*",
-                invoked_via_function_url=True,
-                opts=child,
-            ),
-        ]
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-schedule",
+            name=f"{args.function_name}-schedule",
+            schedule_expression=args.schedule,
+            description=f"Ballast {args.stage}: runs {args.name} on {args.schedule}",
+            tags=dict(tags),
+            opts=child,
+        )
+        self.rule_permission = aws.lambda_.Permission(
+            f"{name}-schedule-invoke",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="events.amazonaws.com",
+            source_arn=self.rule.arn,  # only this rule may invoke it
+            opts=child,
+        )
+        self.target = aws.cloudwatch.EventTarget(
+            f"{name}-schedule-target",
+            rule=self.rule.name,
+            arn=self.function.arn,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.rule_permission]),
+        )

@@ -1,9 +1,10 @@
 """The Pulumi program: one complete, isolated stage per stack (stage = stack name).
 
 config (``StageConfig``) → ``Database`` (Neon branch, endpoint, role, database) → ``Monitoring`` (Sentry
-project + key) → ``StageSecrets`` (one Secrets Manager secret) → ``FunctionRuntime`` (layer, health
-function, URL). The config is validated before anything is declared; stack outputs are plain identifiers
-plus one secret (the migration URL), exported as a secret.
+project + key) → ``StageSecrets`` (one Secrets Manager secret) → ``RuntimeLayer`` → one ``Function`` per
+entry of ``ballast:functions`` (the health check included) → ``HttpApi`` (the stage's HTTPS entry, routing
+to them). The config is validated before anything is declared; stack outputs are plain identifiers plus one
+secret (the migration URL), exported as a secret.
 
 Where the Neon project comes from: a stack with ``ballast:neonManageProject`` (production's default)
 declares it — a ``NeonProject`` in the ``Database`` component, created, or adopted when
@@ -26,7 +27,8 @@ import pulumi
 
 from infra import build
 from infra.alarms import AlarmedFunction, Alarms, HttpEntry
-from infra.build import BuildError, BuildSpec, LambdaArtifact, LayerBuilder
+from infra.api import ApiFunction, HttpApi, HttpApiArgs
+from infra.build import BuildError, BuildSpec, CodeBuilder, CodeSpec, LambdaArtifact, LayerBuilder
 from infra.config import (
     ConfigError,
     StageConfig,
@@ -34,7 +36,8 @@ from infra.config import (
     read_stage_config,
 )
 from infra.database import Database
-from infra.function import FunctionRuntime, FunctionRuntimeArgs
+from infra.function import Function, FunctionArgs, RuntimeLayer, RuntimeLayerArgs
+from infra.functionspec import FunctionSpec
 from infra.monitoring import Monitoring, MonitoringConfigError, SentryAlerts, SentryAlertsArgs
 from infra.providers.migrations import SchemaMigrations, SchemaMigrationsArgs
 from infra.providers.neon import NeonConfigError
@@ -56,18 +59,20 @@ class Stage:
     migrations: SchemaMigrations
     monitoring: Monitoring
     secrets: StageSecrets
-    function: FunctionRuntime
+    runtime_layer: RuntimeLayer
+    functions: Mapping[str, Function]
+    api: HttpApi
     exports: Mapping[str, Any]
     alarms: Alarms | None = None  # ballast:alarmsEnabled
     sentry_alerts: SentryAlerts | None = None  # ballast:sentryAlertsEnabled
 
 
-def program(*, build_layer: LayerBuilder | None = None) -> Stage:
+def program(*, build_layer: LayerBuilder | None = None, build_code: CodeBuilder | None = None) -> Stage:
     """Declare the whole stage for ``pulumi.get_stack()``.
 
-    ``build_layer`` makes the Lambda layer: ``infra.build.build_layer`` (the real, cached build) when None;
-    ``infra.build.planned_layer`` for the offline plan and tests (no pip, no network). Raises
-    ``ConfigError`` before declaring anything.
+    ``build_layer`` and ``build_code`` make the layer and each function's code: ``infra.build.build_layer``
+    and ``build_code`` (the real, cached builds) when None; ``planned_layer``/``planned_code`` for the offline
+    plan and tests (no pip, no network). Raises ``ConfigError`` before declaring anything.
     """
     config = read_stage_config(pulumi.get_stack())
     prefix = f"ballast-{config.stack}"
@@ -101,23 +106,65 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
         stage,
     )
     make_layer = build_layer or build.build_layer
+    make_code = build_code or build.build_code
     layer = make_layer(BuildSpec.for_runtime(config.lambda_runtime, config.lambda_architecture))
-    function_args = FunctionRuntimeArgs(
-        stage=config.stack,
-        layer=layer,
-        architecture=config.lambda_architecture,
-        lambda_runtime=config.lambda_runtime,
-        memory_mb=config.lambda_memory_mb,
-        timeout_seconds=config.lambda_timeout_seconds,
-        log_retention_days=config.log_retention_days,
-        reserved_concurrency=config.function_concurrency,
-        environment=function_environment(config, layer, database, migrations, monitoring, secrets),
-        url_auth_type=config.function_url_auth_type,
-        cors_origins=config.cors_origins,
-        kms_key_arn=config.lambda_kms_key_arn,
+    runtime_layer = RuntimeLayer(
+        f"{prefix}-runtime",
+        RuntimeLayerArgs(config.stack, layer, config.lambda_architecture, config.lambda_runtime),
     )
-    function = FunctionRuntime(f"{prefix}-fn", function_args, stage)
-    alarms = _alarms(config, function_args, function, prefix, stage)
+    allocations = config.allocations()
+    functions: dict[str, Function] = {}
+    for name, spec in config.functions.items():
+        code = (
+            make_code(
+                CodeSpec.for_runtime(
+                    build.REPO_ROOT / spec.code, config.lambda_runtime, config.lambda_architecture
+                )
+            )
+            if spec.code
+            else None
+        )
+        functions[name] = Function(
+            f"{prefix}-{name}",
+            FunctionArgs(
+                stage=config.stack,
+                name=name,
+                handler=spec.handler,
+                code=code,
+                layer_arn=runtime_layer.arn,
+                architecture=config.lambda_architecture,
+                lambda_runtime=config.lambda_runtime,
+                memory_mb=spec.memory_mb or config.lambda_memory_mb,
+                timeout_seconds=spec.timeout_seconds or config.lambda_timeout_seconds,
+                log_retention_days=config.log_retention_days,
+                reserved_concurrency=allocations[name].concurrency,
+                environment=function_environment(
+                    config,
+                    spec,
+                    build.function_release(name, layer, code),
+                    database,
+                    migrations,
+                    monitoring,
+                    secrets,
+                ),
+                schedule=spec.schedule,
+                kms_key_arn=config.lambda_kms_key_arn,
+            ),
+        )
+    api = HttpApi(
+        f"{prefix}-http",
+        HttpApiArgs(
+            stage=config.stack,
+            functions=[
+                ApiFunction(name, functions[name], spec.routes) for name, spec in config.functions.items()
+            ],
+            log_retention_days=config.log_retention_days,
+            cors_origins=config.cors_origins,
+            auth_type=config.api_auth_type,
+        ),
+        stage,
+    )
+    alarms = _alarms(config, functions, api, prefix, stage)
     sentry_alerts = _sentry_alerts(config, monitoring, prefix, stage)
     exports: dict[str, Any] = {
         "stage": config.stack,
@@ -128,46 +175,61 @@ def program(*, build_layer: LayerBuilder | None = None) -> Stage:
         "sentryProject": monitoring.project_slug,
         "secretArn": secrets.secret_arn,
         "secretName": secrets.secret_name,
-        "functionName": function.function_name,
-        "functionUrl": function.function_url,
-        "healthUrl": pulumi.Output.concat(function.function_url, "api/health"),
-        "layerArn": function.layer_arn,
+        "apiUrl": api.url,
+        "functionNames": {name: function.function_name for name, function in functions.items()},
+        "reservedConcurrency": {name: allocation.concurrency for name, allocation in allocations.items()},
+        "layerArn": runtime_layer.arn,
         "layerRelease": layer.release,
-        "reservedConcurrency": config.function_concurrency,
         # For migrations: `pulumi stack output --show-secrets migrationDatabaseUrl`.
         "migrationDatabaseUrl": pulumi.Output.secret(database.direct_url),
     }
+    if any(route.key == HEALTH_ROUTE for spec in config.functions.values() for route in spec.routes):
+        exports["healthUrl"] = pulumi.Output.concat(api.url, HEALTH_ROUTE.split(" ", 1)[1])
     if alarms is not None:
         exports["alarmTopicArn"] = alarms.topic_arn
     for name, value in exports.items():
         pulumi.export(name, value)
     return Stage(
-        config, layer, database, migrations, monitoring, secrets, function, exports, alarms, sentry_alerts
+        config,
+        layer,
+        database,
+        migrations,
+        monitoring,
+        secrets,
+        runtime_layer,
+        functions,
+        api,
+        exports,
+        alarms,
+        sentry_alerts,
     )
+
+
+HEALTH_ROUTE: Final = "GET /api/health"
 
 
 def _alarms(
     config: StageConfig,
-    function_args: FunctionRuntimeArgs,
-    function: FunctionRuntime,
+    functions: Mapping[str, Function],
+    api: HttpApi,
     prefix: str,
     opts: pulumi.ResourceOptions,
 ) -> Alarms | None:
-    """The stage's CloudWatch alarms: one entry per function and per HTTP entry (lists: add yours)."""
+    """The stage's CloudWatch alarms: one entry per declared function and one for the stage's HTTP API."""
     if not config.alarms_enabled:
         return None
-    functions = [
+    watched = [
         AlarmedFunction(
-            name=function_args.function_name,
-            timeout_seconds=function_args.timeout_seconds,
-            reserved_concurrency=function_args.reserved_concurrency,
+            name=function.args.function_name,
+            timeout_seconds=function.args.timeout_seconds,
+            reserved_concurrency=function.args.reserved_concurrency,
             log_group_name=function.log_group_name,
         )
+        for function in functions.values()
     ]
-    # The function URL today; an API Gateway HTTP API stage joins as HttpEntry.http_api(api.id, stage, label).
-    entries = [HttpEntry.function_url(function_args.function_name)]
+    entries = [HttpEntry.http_api(api.api_id, api.stage.name, "api")]
     args = config.alarms_args(
-        functions=functions, entries=entries, sentry_project=config.monitoring_args().resolved_slug
+        functions=watched, entries=entries, sentry_project=config.monitoring_args().resolved_slug
     )
     return Alarms(f"{prefix}-alarms", args, opts)
 
@@ -195,26 +257,28 @@ def _sentry_alerts(
 
 def function_environment(
     config: StageConfig,
-    layer: LambdaArtifact,
+    spec: FunctionSpec,
+    release: str,
     database: Database,
     migrations: SchemaMigrations,
     monitoring: Monitoring,
     secrets: StageSecrets,
 ) -> dict[str, pulumi.Input[str]]:
-    """The health function's environment: what ``runtime.settings`` reads, credentials as secrets.
+    """A function's environment: what ``runtime.settings`` reads, credentials as secrets.
 
     Not the direct (unpooled) URL: functions connect through the pooler; migrations read the secret.
     ``BALLAST_SCHEMA_VERSION`` is the migrations' output, so no function changes before they are applied.
     """
+    pool_max_size = config.function_pool_size(spec)
     environment: dict[str, pulumi.Input[str]] = {
-        **read_environment(config),  # names cannot collide with Ballast's own (validated)
+        **read_environment(config, spec),  # names cannot collide with Ballast's own (validated)
         constants.BALLAST_STAGE: config.stack,
         constants.BALLAST_PROFILE: config.profile.value,  # strictness follows the profile, not the name
         constants.LOG_LEVEL: config.log_level,
         constants.DB_POOL_MIN_SIZE: str(DB_POOL_MIN_SIZE),
-        constants.DB_POOL_MAX_SIZE: str(config.pool_max_size),
+        constants.DB_POOL_MAX_SIZE: str(pool_max_size),  # the budget's arithmetic counts this size
         constants.SENTRY_TRACES_SAMPLE_RATE: str(config.sentry_traces_sample_rate),
-        constants.SENTRY_RELEASE: layer.release,
+        constants.SENTRY_RELEASE: release,
         constants.DATABASE_URL: database.pooled_url,
         constants.BALLAST_SCHEMA_VERSION: migrations.version,
         constants.SENTRY_DSN: monitoring.dsn,

@@ -130,6 +130,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:sns/topic:Topic": self._sns_topic,
             "sentry:MetricMonitor": self._sentry_monitor,
             "sentry:Alert": self._sentry_alert,
+            "aws:apigatewayv2/api:Api": self._http_api,
+            "aws:apigatewayv2/integration:Integration": self._integration,
+            "aws:apigatewayv2/stage:Stage": self._api_stage,
+            "aws:cloudwatch/eventRule:EventRule": self._event_rule,
         }
         return answers.get(dynamic, self._echo)
 
@@ -284,6 +288,27 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def _sentry_alert(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
         alert_id = str(int(self._token(name, "alert"), 16) % 10_000_000)
         return alert_id, {"alert_id": alert_id, "team_id": "1"}
+
+    def _http_api(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
+        api_id = self._token(name, "api", length=10)
+        return api_id, {
+            "apiEndpoint": f"https://{api_id}.execute-api.{REGION}.amazonaws.com",
+            "executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{api_id}",
+            "arn": f"arn:aws:apigateway:{REGION}::/apis/{api_id}",
+        }
+
+    def _integration(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
+        return self._token(name, "integration", length=7), {}
+
+    def _api_stage(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
+        stage = str(_plain(inputs.get("name")) or name)
+        return stage, {
+            "invokeUrl": f"https://{_plain(inputs.get('apiId'))}.execute-api.{REGION}.amazonaws.com/"
+        }
+
+    def _event_rule(self, name: str, inputs: Mapping[str, Any], _id: str | None) -> tuple[str, Outputs]:
+        rule = str(_plain(inputs.get("name")) or name)
+        return rule, {"arn": f"arn:aws:events:{REGION}:{ACCOUNT}:rule/{rule}", "name": rule}
 
 
 def _plain(value: Any) -> Any:

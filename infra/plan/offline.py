@@ -49,11 +49,17 @@ def make_plan(
     except PolicyConfigError as error:
         raise PlanError([f"policy config: {problem}" for problem in error.problems]) from None
 
-    from infra.plan.program import ProgramConfigError, run_stage_program, stage_settings  # the program
+    from infra.plan.program import (  # the program
+        ProgramConfigError,
+        function_summary,
+        run_stage_program,
+        stage_settings,
+    )
 
     try:
         settings_shown, secret_keys = stage_settings(files)  # validated before anything is declared
         recorded = run_stage_program(files, run_program)
+        functions = function_summary(files)
     except ProgramConfigError as error:
         raise PlanError(error.problems) from None
     except Exception as error:  # any failure of the program is reported, scrubbed
@@ -71,6 +77,7 @@ def make_plan(
         evaluation=evaluation,
         policy_count=len(policies),
         exit_code=EXIT_MANDATORY_VIOLATION if evaluation.mandatory else EXIT_OK,
+        functions=functions,
     )
 
 

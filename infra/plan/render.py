@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from infra.plan.record import STACK_TYPE, RecordedResource
@@ -34,6 +34,7 @@ class Plan:
     evaluation: Evaluation
     policy_count: int
     exit_code: int
+    functions: Mapping[str, Any] = field(default_factory=dict)  # infra.plan.program.function_summary
 
 
 # Masking -------------------------------------------------------------------------------------------------
@@ -104,6 +105,7 @@ def as_data(plan: Plan) -> dict[str, Any]:
             }
             for r in plan.resources
         ],
+        "functions": dict(plan.functions),
         "policies": {
             "evaluated": plan.policy_count,
             "violations": [_violation_data(v) for v in plan.evaluation.violations],
@@ -143,12 +145,36 @@ def _text_lines(plan: Plan) -> Iterator[str]:
     for key, value in sorted(plan.settings.items()):
         yield f"  {key:<{width}}  {_short(value)}"
     yield ""
+    yield from _function_lines(plan.functions)
     custom = sum(1 for r in plan.resources if r.custom)
     components = sum(1 for r in plan.resources if not r.custom and r.type != STACK_TYPE)
     yield f"Resources ({custom} resources, {components} components)"
     yield from _tree_lines(plan.resources)
     yield ""
     yield from _verdict_lines(plan)
+
+
+def _function_lines(summary: Mapping[str, Any]) -> Iterator[str]:
+    if not summary:
+        return
+    yield (
+        f"Functions (database budget {summary['budget']} connections = {summary['poolerShare']} of the pooler's "
+        f"server pool at {summary['minCu']} CU, split by dbShare; worst case {summary['worstCase']})"
+    )
+    for row in summary["functions"]:
+        yield f"  {row['name']}: {row['lambda']}  handler {row['handler']}  code {row['code']}"
+        for route in row["routes"]:
+            yield f"      route       {route}"
+        if row["schedule"]:
+            yield f"      schedule    {row['schedule']}"
+        yield (
+            f"      concurrency {row['reservedConcurrency']} reserved x pool {row['poolMaxSize']} = "
+            f"{row['connections']} connections (dbShare {row['dbShare']})"
+        )
+        yield f"      log group   {row['logGroup']}"
+        yield f"      role        {row['role']}"
+        yield f"      secrets     {', '.join(row['secrets'])} (environment, KMS-encrypted)"
+    yield ""
 
 
 def _tree_lines(resources: Sequence[RecordedResource]) -> Iterator[str]:
