@@ -27,6 +27,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from infra import concurrency
 from infra.policy.walk import UNKNOWN, has_key, iter_strings, lookup
 from runtime.constants import DATABASE_URL, DB_POOL_MAX_SIZE, PREVIEW_STAGE_PATTERN, SENTRY_DSN
 from runtime.loopback import find_loopback
@@ -57,8 +58,8 @@ PREVIEW_STACK_PATTERN: Final = "previewStackPattern"
 DEFAULT_PREVIEW_STACK_PATTERN: Final = rf"^{PREVIEW_STAGE_PATTERN}$"
 ALLOWED_RUNTIMES: Final = "allowedRuntimes"
 DEFAULT_ALLOWED_RUNTIMES: Final = ("python3.11", "python3.12", "python3.13", "python3.14")
-MAX_CLIENT_CONNECTIONS: Final = "maxClientConnections"
-DEFAULT_MAX_CLIENT_CONNECTIONS: Final = 10_000  # Neon's PgBouncer max_client_conn
+POOLER_SHARE: Final = "poolerShare"  # the program's ballast:poolerShare: all functions' part of the pool
+MIN_COMPUTE_UNITS: Final = "minComputeUnits"  # used when the stack declares no Neon branch with a known size
 DEFAULT_POOL_MAX_SIZE: Final = "defaultPoolMaxSize"
 DEFAULT_POOL_MAX_SIZE_VALUE: Final = 20  # runtime.settings' db_pool_max_size default
 
@@ -214,34 +215,67 @@ def function_has_reserved_concurrency(
         )
 
 
-def function_concurrency_fits_pooler(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type != FUNCTION_TYPE:
+def function_concurrency_fits_pooler(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    demands: list[tuple[str, int, int]] = []
+    urns: dict[str, str] = {}
+    for resource in args.resources:
+        if resource.resource_type != FUNCTION_TYPE or not _uses_database(resource.props):
+            continue
+        reserved = _number(lookup(resource.props, "reservedConcurrentExecutions"))
+        pool_size = _pool_max_size(resource.props, _config(args))
+        if reserved is None or reserved < 1 or pool_size is None:
+            continue  # unset or unknown: function-has-reserved-concurrency reports it
+        demands.append((resource.name, int(reserved), pool_size))
+        urns[resource.name] = resource.urn
+    if not demands:
         return
-    concurrency = _number(lookup(args.props, "reservedConcurrentExecutions"))
-    if concurrency is None or concurrency < 1:
-        return  # unset or unknown: function-has-reserved-concurrency reports it
-    pool_size = _pool_max_size(args)
-    if pool_size is None:
-        return
-    limit = _int_config(args, MAX_CLIENT_CONNECTIONS, DEFAULT_MAX_CLIENT_CONNECTIONS)
-    if concurrency * pool_size > limit:
+    min_cu = _smallest_compute(args)
+    share = _config(args).get(POOLER_SHARE, concurrency.DEFAULT_POOLER_SHARE)
+    share = float(share) if isinstance(share, (int, float)) and 0 < share <= 1 else concurrency.DEFAULT_POOLER_SHARE
+    budget = concurrency.connection_budget(min_compute_units=min_cu, pooler_share=share)
+    worst = concurrency.worst_case((reserved, pool) for _, reserved, pool in demands)
+    if worst > budget:
+        names = ", ".join(f"'{name}'" for name, _, _ in demands)
         report_violation(
-            f"{_subject(args)}: reservedConcurrentExecutions * {DB_POOL_MAX_SIZE} = "
-            f"{int(concurrency)} * {pool_size} = {int(concurrency * pool_size)} client connections, more "
-            f"than the pooler's {limit}. Lower the reserved concurrency or the pool size.",
-            None,
+            f"{FUNCTION_TYPE} {names}: reservedConcurrentExecutions x {DB_POOL_MAX_SIZE} adds up to {worst} "
+            f"connections, more than the {budget} the Neon pooler's server pool gives them ({share} of it at "
+            f"{min_cu} CU). Lower reserved concurrency or pool sizes (ballast:functions), or raise "
+            "ballast:computeMinCu.",
+            urns[max(demands, key=lambda demand: demand[1] * demand[2])[0]],  # the largest claim
         )
 
 
-def _pool_max_size(args: ResourceValidationArgs) -> int | None:
-    variables = lookup(args.props, "environment", "variables")
+def _uses_database(props: Mapping[str, Any]) -> bool:
+    variables = lookup(props, "environment", "variables")
+    return variables is UNKNOWN or has_key(variables, DATABASE_URL)
+
+
+def _smallest_compute(args: StackValidationArgs) -> float:
+    """The smallest compute of the stack's Neon branches (their autoscaling minimum), else the policy
+    config's ``minComputeUnits`` (default: Neon's smallest compute, the safe assumption)."""
+    sizes = [
+        size
+        for resource in args.resources
+        if resource.resource_type == NEON_BRANCH_TYPE
+        for size in [_number(lookup(resource.props, "autoscaling_min_cu"))]
+        if size is not None and size >= concurrency.MIN_COMPUTE_UNITS
+    ]
+    if sizes:
+        return min(sizes)
+    configured = _number(_config(args).get(MIN_COMPUTE_UNITS))
+    return configured if configured and configured >= concurrency.MIN_COMPUTE_UNITS else concurrency.MIN_COMPUTE_UNITS
+
+
+def _pool_max_size(props: Mapping[str, Any], config: Mapping[str, Any]) -> int | None:
+    variables = lookup(props, "environment", "variables")
     if variables is UNKNOWN:
         return None
     value = lookup(variables, DB_POOL_MAX_SIZE) if has_key(variables, DB_POOL_MAX_SIZE) else None
     if value is UNKNOWN:
         return None
     if value is None:
-        return _int_config(args, DEFAULT_POOL_MAX_SIZE, DEFAULT_POOL_MAX_SIZE_VALUE)
+        configured = config.get(DEFAULT_POOL_MAX_SIZE, DEFAULT_POOL_MAX_SIZE_VALUE)
+        return int(configured) if isinstance(configured, int) and not isinstance(configured, bool) else None
     try:
         return int(str(value).strip())
     except ValueError:
@@ -557,16 +591,22 @@ RULES: Final[tuple[ResourceRule | StackRule, ...]] = (
         "database.",
         check=function_has_reserved_concurrency,
     ),
-    ResourceRule(
+    StackRule(
         name="function-concurrency-fits-pooler",
-        description="Checks that reserved concurrency times the per-instance pool size stays within the "
-        "pooler's client connection limit.",
+        description="Checks that the sum over the stack's database functions of reserved concurrency times "
+        "pool size stays within their share of the Neon pooler's server pool at the smallest compute.",
         check=function_concurrency_fits_pooler,
         config={
-            MAX_CLIENT_CONNECTIONS: {
-                "type": "integer",
-                "minimum": 1,
-                "default": DEFAULT_MAX_CLIENT_CONNECTIONS,
+            POOLER_SHARE: {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "maximum": 1,
+                "default": concurrency.DEFAULT_POOLER_SHARE,
+            },
+            MIN_COMPUTE_UNITS: {
+                "type": "number",
+                "minimum": concurrency.MIN_COMPUTE_UNITS,
+                "default": concurrency.MIN_COMPUTE_UNITS,
             },
             DEFAULT_POOL_MAX_SIZE: {"type": "integer", "minimum": 1, "default": DEFAULT_POOL_MAX_SIZE_VALUE},
         },

@@ -27,6 +27,7 @@ def resource(
         name=name,
         urn=f"urn:pulumi:test::ballast::{resource_type}::{name}",
         inputs=props,
+        outputs=props,  # what a preview's AnalyzeStack sees for a resource it is about to create
         protect=protect,
         dependencies=dependencies,
     )

@@ -50,7 +50,7 @@ def test_initial_config_names_the_production_stacks_for_every_production_rule() 
 def test_schema_defaults_reach_the_rules_and_validate() -> None:
     settings = reconcile_config(POLICIES, pack.PACK_ENFORCEMENT_LEVEL)
     assert settings["no-localhost-in-production"].properties == {"productionStacks": ["production"]}
-    assert settings["function-concurrency-fits-pooler"].properties["maxClientConnections"] == 10_000
+    assert settings["function-concurrency-fits-pooler"].properties["poolerShare"] == 0.5
     assert settings["log-group-has-retention"].enforcement_level is EnforcementLevel.ADVISORY
 
 
@@ -86,7 +86,7 @@ def test_production_stack_names_come_from_policy_config() -> None:
     [
         ({"all": "strict"}, "all: enforcement level must be one of"),
         ({"no-localhost-in-production": {"productionStacks": "production"}}, "no-localhost-in-production:"),
-        ({"function-concurrency-fits-pooler": {"maxClientConnections": 0}}, "maxClientConnections"),
+        ({"function-concurrency-fits-pooler": {"poolerShare": 0}}, "poolerShare"),
         ({"log-group-has-retention": 3}, "must be an enforcement level or an object"),
     ],
 )

@@ -82,7 +82,16 @@ def test_each_stage_plans_clean(tmp_path: Path, stack: str) -> None:
     assert data["policies"]["evaluated"] == len(rules.RULES)
     expected_profile = {"staging": "staging", "production": "production", "pr-7": "preview"}[stack]
     assert data["settings"]["profile"] == expected_profile
-    assert data["settings"]["ballast:reservedConcurrency"] >= 1
+    functions = {row["name"]: row for row in data["functions"]["functions"]}
+    assert set(functions) == {"health", "items", "stats", "cleanup"}  # the example app, deployed everywhere
+    assert 0 < data["functions"]["worstCase"] <= data["functions"]["budget"]
+    assert all(row["reservedConcurrency"] >= 1 for row in functions.values())
+    assert "GET /api/items/{id}" in functions["items"]["routes"]
+    assert functions["cleanup"]["schedule"] == "rate(1 day)"
+    lambdas = {r["inputs"]["name"]: r for r in data["resources"] if r["type"] == rules.FUNCTION_TYPE}
+    assert set(lambdas) == {row["lambda"] for row in functions.values()}
+    for row in functions.values():  # the summary is what the program declared
+        assert lambdas[row["lambda"]]["inputs"]["reservedConcurrentExecutions"] == row["reservedConcurrency"]
     if stack == "pr-7":
         assert data["config_source"].startswith("preview profile")
         assert data["settings"]["ballast:previewExpiryDays"] >= 1
@@ -125,6 +134,9 @@ def test_text_plan_shows_the_tree_settings_and_verdict(tmp_path: Path) -> None:
     assert "Ballast plan — stack production" in text
     assert "Stage settings" in text
     assert rules.FUNCTION_TYPE in text
+    assert "Functions (database budget 94 connections" in text
+    assert "route       POST /api/items (throttled 10.0/s, burst 20)" in text
+    assert "log group   /aws/lambda/ballast-production-items" in text
     assert "Result: OK" in text
 
 
@@ -136,11 +148,13 @@ def test_a_planted_loopback_fails_production_naming_resource_and_path_never_the_
 
     assert code == 1, json_output
     assert text_process.returncode == 1
-    [violation] = [v for v in data["policies"]["violations"] if v["policy"] == "no-localhost-in-production"]
-    assert violation["enforcement_level"] == "mandatory"
-    assert violation["resource_type"] == rules.FUNCTION_TYPE
-    assert f"environment.variables.{PLANTED_KEY}" in violation["message"]
-    assert f"'{violation['resource_name']}'" in violation["message"]
+    violations = [v for v in data["policies"]["violations"] if v["policy"] == "no-localhost-in-production"]
+    assert len(violations) == 4  # ballast:environment reaches every function of the example app
+    for violation in violations:
+        assert violation["enforcement_level"] == "mandatory"
+        assert violation["resource_type"] == rules.FUNCTION_TYPE
+        assert f"environment.variables.{PLANTED_KEY}" in violation["message"]
+        assert f"'{violation['resource_name']}'" in violation["message"]
     text = text_process.stdout + text_process.stderr
     assert "[mandatory] no-localhost-in-production" in text
     assert f"environment.variables.{PLANTED_KEY}" in text

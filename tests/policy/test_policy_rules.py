@@ -27,13 +27,13 @@ def valid_stack() -> dict[str, dict[str, Any]]:
         rules.FUNCTION_TYPE: {
             "props": {
                 "runtime": "python3.12",
-                "reservedConcurrentExecutions": 50.0,
+                "reservedConcurrentExecutions": 40.0,
                 "environment": {
                     "variables": {
                         "BALLAST_STAGE": "production",
                         "DATABASE_URL": POOLED_URL,
                         "SENTRY_DSN": SENTRY_DSN,
-                        "DB_POOL_MAX_SIZE": "5",
+                        "DB_POOL_MAX_SIZE": "2",
                     }
                 },
             },
@@ -67,7 +67,10 @@ def valid_stack() -> dict[str, dict[str, Any]]:
         rules.IAM_ATTACHMENT_TYPE: {
             "props": {"policyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"}
         },
-        rules.NEON_BRANCH_TYPE: {"props": {"protected": True, "adopt_default_branch": True}, "protect": True},
+        rules.NEON_BRANCH_TYPE: {
+            "props": {"protected": True, "adopt_default_branch": True, "autoscaling_min_cu": 0.5},
+            "protect": True,
+        },
         rules.NEON_ROLE_TYPE: {"props": {"role_name": "ballast_app"}, "protect": True},
         rules.NEON_DATABASE_TYPE: {"props": {"database_name": "ballast"}, "protect": True},
         rules.SENTRY_KEY_TYPE: {"props": {"rate_limit_count": 600.0, "rate_limit_window_seconds": 60.0}},
@@ -167,9 +170,9 @@ BROKEN = [
     ),
     (
         "function-concurrency-fits-pooler",
-        _set_variable("DB_POOL_MAX_SIZE", "300"),
+        _set_variable("DB_POOL_MAX_SIZE", "5"),  # 40 x 5 = 200: the 10,000 client limit would let it pass
         rules.FUNCTION_TYPE,
-        ["50 * 300 = 15000", "10000", "Lower the reserved concurrency or the pool size"],
+        ["'subject'", "adds up to 200 connections", "than the 94", "at 0.5 CU", "ballast:functions"],
     ),
     (
         "lambda-runtime-supported",
@@ -310,7 +313,7 @@ def test_unknown_values_during_preview_are_skipped_not_guessed() -> None:
     unknown = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's unknown-string sentinel
     props = {
         "runtime": "python3.12",
-        "reservedConcurrentExecutions": 5.0,
+        "reservedConcurrentExecutions": 2.0,  # x the runtime's default pool of 20 fits the smallest compute
         "environment": {"variables": {"DATABASE_URL": unknown, "SENTRY_DSN": unknown}},
     }
     # A lone function: no log group and no alarms declared; nothing about its unknown values.
@@ -387,3 +390,66 @@ def test_production_alarms_need_a_subscriber(removed: str, phrases: list[str]) -
     assert evaluate_stack(spec, "staging").violations == []  # production only
     del spec[rules.FUNCTION_TYPE]
     assert of(evaluate_stack(spec), "production-alarms-have-subscriber") == []  # nothing to watch
+
+
+# The database budget across several functions ---------------------------------------------------------
+
+
+def _database_function(name: str, reserved: int, pool: int) -> Any:
+    variables = {"DATABASE_URL": POOLED_URL, "DB_POOL_MAX_SIZE": str(pool), "SENTRY_DSN": SENTRY_DSN}
+    props = {"runtime": "python3.12", "reservedConcurrentExecutions": float(reserved)}
+    return resource(
+        rules.FUNCTION_TYPE,
+        {**props, "environment": {"variables": variables}},
+        name=name,
+        dependencies=(LOG_GROUP_URN,),
+    )
+
+
+def _budget_violations(functions: list[Any], min_cu: float | None, **kwargs: Any) -> list[Any]:
+    branch_props = {"protected": True, "adopt_default_branch": True}
+    if min_cu is not None:
+        branch_props["autoscaling_min_cu"] = min_cu
+    branch = resource(rules.NEON_BRANCH_TYPE, branch_props, name="branch", protect=True)
+    log_group = resource(rules.LOG_GROUP_TYPE, {"retentionInDays": 30.0}, name="api-logs")
+    return of(
+        run([*functions, branch, log_group], stack="staging", **kwargs), "function-concurrency-fits-pooler"
+    )
+
+
+def test_the_budget_is_the_sum_over_every_database_function() -> None:
+    # production's 0.5 CU: floor(188 x 0.5) = 94 connections for all functions together
+    fits = [_database_function("a", 20, 2), _database_function("b", 20, 2), _database_function("c", 7, 1)]
+    assert _budget_violations(fits, 0.5) == []  # 40 + 40 + 7 = 87
+    over = [*fits, _database_function("d", 4, 2)]  # + 8 = 95
+    [violation] = _budget_violations(over, 0.5)
+    assert "'a', 'b', 'c', 'd'" in violation.message
+    assert "adds up to 95 connections, more than the 94" in violation.message
+    assert violation.resource_name == "a"  # attached to the largest claim
+    # each alone is far below the 10,000 client connections the rule used to compare against
+    assert _budget_violations(over, 1) == []  # floor(377 x 0.5) = 188
+
+
+def test_the_smallest_compute_is_assumed_when_the_stack_declares_none() -> None:
+    functions = [_database_function("a", 20, 2), _database_function("b", 4, 2)]  # 48 > floor(93 x 0.5)
+    assert len(_budget_violations(functions, None)) == 1
+    assert (
+        _budget_violations(
+            functions, None, config={"function-concurrency-fits-pooler": {"minComputeUnits": 0.5}}
+        )
+        == []
+    )
+    assert (
+        _budget_violations(functions, None, config={"function-concurrency-fits-pooler": {"poolerShare": 0.6}})
+        == []
+    )
+
+
+def test_functions_without_a_database_url_are_not_counted() -> None:
+    no_database = resource(
+        rules.FUNCTION_TYPE,
+        {"runtime": "python3.12", "reservedConcurrentExecutions": 500.0, "environment": {"variables": {}}},
+        name="webhook",
+        dependencies=(LOG_GROUP_URN,),
+    )
+    assert _budget_violations([_database_function("a", 20, 2), no_database], 0.5) == []
