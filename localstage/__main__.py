@@ -1,6 +1,8 @@
 """``python -m localstage``: PostgreSQL + PgBouncer on 127.0.0.1, a development env pointed at the pooler, and
-the health endpoints served on localhost. Ctrl-C (or SIGTERM/SIGHUP) stops everything and leaves nothing
-running.
+the declared functions (``ballast:functions``, the health check included) served on their routes on
+localhost. Ctrl-C (or SIGTERM/SIGHUP) stops everything and leaves nothing running.
+
+Exit codes: 0 stopped cleanly, 1 a service could not start, 2 the functions' config is invalid.
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from dbops import DEFAULT_MIGRATIONS_DIR
+from localstage.functions import DEFAULT_STACK, LocalFunctionsError
 from localstage.services import LocalStage, ServiceError, missing_binaries
 
+if TYPE_CHECKING:
+    from localstage.functions import LocalFunctions
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+EXIT_CONFIG_ERROR = 2
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -52,7 +60,10 @@ def write_env_file(path: Path, env: dict[str, str]) -> None:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m localstage", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--port", type=int, default=8000, help="health server port (default: %(default)s; 0: free)"
+        "--port", type=int, default=8000, help="functions' server port (default: %(default)s; 0: free)"
+    )
+    parser.add_argument(
+        "--stack", default=DEFAULT_STACK, help="whose ballast:functions to serve (default: %(default)s)"
     )
     parser.add_argument("--env-file", type=Path, help="also write the development env here (mode 0600)")
     parser.add_argument("--duration", type=float, help="stop by itself after this many seconds")
@@ -64,6 +75,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--migrations-dir", type=Path, default=REPO_ROOT / DEFAULT_MIGRATIONS_DIR, help="applied at start"
     )
     return parser.parse_args(argv)
+
+
+def load_functions(stack: str) -> LocalFunctions | None:
+    """The stack's functions, imported; None (problems printed) when the config or an import fails."""
+    from infra.config import ConfigError
+    from infra.plan.stackfiles import StackFileError
+    from localstage.functions import apply_environment, local_functions, read_config
+
+    try:
+        config = read_config(REPO_ROOT, stack)
+        apply_environment(config)
+        return local_functions(config, REPO_ROOT)
+    except (ConfigError, StackFileError) as error:
+        for problem in error.problems:
+            print(f"localstage: {problem}", file=sys.stderr)
+    except LocalFunctionsError as error:
+        print(f"localstage: {error}", file=sys.stderr)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,15 +120,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.env_file is not None:
             write_env_file(args.env_file, env)
 
+        functions = load_functions(args.stack)
+        if functions is None:
+            return EXIT_CONFIG_ERROR
+
         from runtime.serve import make_server, serve_in_thread, server_url
 
-        server = make_server("127.0.0.1", args.port)
+        server = make_server("127.0.0.1", args.port, handler=functions)
         serve_in_thread(server)
         print(f"localstage: postgres  {masked(stage.direct_url())}", flush=True)
         print(f"localstage: pgbouncer {masked(stage.pooled_url())} (pool_mode=transaction)", flush=True)
         print(f"localstage: env file  {args.env_file or stage.workdir / 'ballast.env'}", flush=True)
         applied = ", ".join(report.applied) or "nothing pending"
         print(f"localstage: migrated  {applied} ({report.seconds:.2f}s, {args.migrations_dir})", flush=True)
+        for route in sorted(functions.routes, key=lambda r: (r.path, r.method)):
+            print(f"localstage: route     {route.key:<28} -> {route.function}", flush=True)
         print(f"localstage: health    {server_url(server)}  (Ctrl-C stops everything)", flush=True)
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while deadline is None or time.monotonic() < deadline:
