@@ -18,7 +18,7 @@ import pulumi
 import pulumi.runtime
 from pulumi.runtime import rpc, settings
 
-from infra.build import planned_layer
+from infra.build import planned_code, planned_layer
 from infra.plan.mocks import RecordingMocks
 from infra.plan.record import RecordedResource, RecordingMonitor
 from infra.plan.stackfiles import load_stack_files
@@ -121,7 +121,7 @@ def run_program(
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def declare() -> None:
-        declared.append(program(build_layer=planned_layer))
+        declared.append(program(build_layer=planned_layer, build_code=planned_code))
         # What the engine does when the program ends: register what pulumi.export collected on the stack.
         root = pulumi.runtime.get_root_resource()
         assert root is not None

@@ -66,7 +66,7 @@ def test_each_profile_has_its_own_defaults(
     assert config.profile is profile
     assert (config.lambda_memory_mb, config.log_retention_days) == (memory, retention)
     assert (config.compute_min_cu, config.compute_max_cu) == (min_cu, max_cu)
-    assert config.function_concurrency == concurrency
+    assert config.allocations()["health"].concurrency == concurrency  # alone: the whole budget
     assert config.protect is protect
     assert config.branch_name == f"ballast-{stack}"
     assert config.lambda_architecture == "arm64"
@@ -164,9 +164,9 @@ def test_the_committed_production_file_spells_out_the_production_profile() -> No
     # file shows what production runs — and the two cannot drift apart unnoticed.
     committed = ballast_only("production")
     explicit = load_stage_config("production", committed)
-    project_wide = (*SHARED, "migrationsDir", "restoreDrill")  # Pulumi.yaml's values, not the profile's
+    project_wide = (*SHARED, "migrationsDir", "restoreDrill", "functions")  # Pulumi.yaml's values, not the profile's
     defaults = load_stage_config("production", {k: committed[k] for k in project_wide if k in committed})
-    shown = {"environment", "alarm_subscribers"}  # deployment values, not profile defaults
+    shown = {"environment", "alarm_subscribers", "functions"}  # deployment values, not profile defaults
 
     assert explicit.model_dump(exclude=shown) == defaults.model_dump(exclude=shown)
 
@@ -231,14 +231,14 @@ def test_cross_field_problems_are_listed_together() -> None:
             **SHARED,
             "computeMinCu": 1,
             "computeMaxCu": 0.5,
-            "reservedConcurrency": 5000,
+            "functions": {"health": {"handler": "runtime.handler.handle", "reservedConcurrency": 5000}},
             "previewExpiryDays": 3,
         },
     )
     text = "\n".join(problems)
 
     assert "ballast:computeMaxCu: must not be below autoscaling_min_cu" in text
-    assert "ballast:reservedConcurrency: exceeds the" in text
+    assert "ballast:functions.health.reservedConcurrency: exceeds the" in text
     assert "ballast:previewExpiryDays: only preview stacks" in text
     assert len(problems) == 3
 
@@ -255,9 +255,13 @@ def test_neon_limits_max_cu_and_spread() -> None:
 
 
 def test_a_reserved_concurrency_override_may_only_lower_the_derived_value() -> None:
-    assert load("staging", reservedConcurrency=10).function_concurrency == 10
-    assert load("staging", reservedConcurrency=23).function_concurrency == 23
-    assert "ballast:reservedConcurrency" in problems_of("staging", {**SHARED, "reservedConcurrency": 24})[0]
+    def health(reserved: int) -> dict[str, Any]:
+        return {"functions": {"health": {"handler": "runtime.handler.handle", "reservedConcurrency": reserved}}}
+
+    assert load("staging", **health(10)).allocations()["health"].concurrency == 10
+    assert load("staging", **health(23)).allocations()["health"].concurrency == 23
+    [problem] = problems_of("staging", {**SHARED, **health(24)})
+    assert problem.startswith("ballast:functions.health.reservedConcurrency: exceeds the 23")
 
 
 def test_unknown_keys_are_named_with_a_suggestion() -> None:
@@ -358,8 +362,8 @@ def test_a_secret_environment_reaches_the_function_as_secret_outputs() -> None:
         secret_keys=frozenset({"environment"}),
     )
 
-    assert read_environment(plain) == {"FEATURE_X_ENABLED": "true"}
-    values = read_environment(secret)
+    assert read_environment(plain, plain.functions["health"]) == {"FEATURE_X_ENABLED": "true"}
+    values = read_environment(secret, secret.functions["health"])
     assert list(values) == ["WEBHOOK_TOKEN"]
     assert all(isinstance(v, pulumi.Output) for v in values.values())
 
