@@ -55,6 +55,9 @@ LATEST_FUNCTION_VERSION = "$LATEST"
 # The decorator logs unhandled errors here and captures them itself: Sentry must not turn the log line into
 # a second event.
 ERRORS_LOGGER = "runtime.errors"
+# Loggers that report an exception @lambda_handler captures itself (with its error ID): their error log must
+# not become a second, untagged Sentry event. Powertools' resolver logs a route's exception, then re-raises.
+DUPLICATE_ERROR_LOGGERS = (ERRORS_LOGGER, "aws_lambda_powertools.event_handler.api_gateway")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Sentry's breadcrumb levels, as logging levels.
@@ -234,7 +237,8 @@ def _start_sdk(
     integrations: list[Integration] = [
         LoggingIntegration(level=state.breadcrumb_level, event_level=logging.ERROR),
     ]
-    ignore_logger(ERRORS_LOGGER)
+    for name in DUPLICATE_ERROR_LOGGERS:
+        ignore_logger(name)
     # The per-invocation access line is for CloudWatch: as a breadcrumb (INFO outside production) it cost a
     # scrub per request and filled the process scope's breadcrumbs, which each invocation's fork copies.
     ignore_logger(logs.ACCESS_LOGGER)
