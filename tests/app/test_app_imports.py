@@ -42,7 +42,7 @@ def test_functions_without_a_router_never_import_powertools(code_dir: str, modul
     assert not {name for name in loaded if name.split(".", 1)[0] == POWERTOOLS}
 
 
-def test_the_router_function_does(tmp_path: Path) -> None:
+def test_the_router_function_does() -> None:
     loaded = modules_after_import("app/items", "items_api")
     assert f"{POWERTOOLS}.event_handler" in loaded
     assert "boto3" not in loaded and "botocore" not in loaded  # the event handler needs no AWS SDK

@@ -91,7 +91,7 @@ def run_localstage(*extra: str) -> tuple[subprocess.Popen[str], dict[str, int], 
     assert process.stdout is not None
     lines: list[str] = []
     deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and not any("health" in line for line in lines):
+    while time.monotonic() < deadline and not any(line.startswith("localstage: health") for line in lines):
         line = process.stdout.readline()
         if not line:
             break
@@ -119,6 +119,14 @@ def test_localstage_stops_everything_on_signal(stop_signal: signal.Signals) -> N
             readiness = json.load(ready)  # through the stage's PgBouncer, with the env it wrote
         assert readiness["checks"]["database"]["status"] == "ok"
         assert readiness["stage"] == "development"
+        # the declared functions on their routes (the example app), its schema applied
+        assert "localstage: route     POST /api/items" in started_output
+        base = f"http://127.0.0.1:{ports['health']}"
+        create = urllib.request.Request(f"{base}/api/items", data=b'{"name": "local"}', method="POST")
+        with urllib.request.urlopen(create, timeout=10) as created:
+            assert created.status == 201
+        with urllib.request.urlopen(f"{base}/api/stats", timeout=10) as stats:
+            assert json.load(stats)["items"] >= 1
         env = dict(
             line.split("=", 1) for line in (workdir / "ballast.env").read_text().splitlines() if "=" in line
         )
