@@ -4,7 +4,9 @@
   of them the entry defers;
 - the first invocation (settings, Sentry init, first pool connection, `SELECT 1`) against a warm one;
 - every module a first invocation has loaded (ours and theirs) against those third-party modules alone:
-  what Ballast's own code adds to a full cold start once nothing is deferred any more.
+  what Ballast's own code adds to a full cold start once nothing is deferred any more;
+- the example app's handlers: a Powertools router (``app/items``) against a plain ``@lambda_handler``
+  function (``app/stats``), i.e. what the router costs the one function that ships it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 RUNTIME_REQUIREMENTS = REPO_ROOT / "runtime" / "requirements.txt"
 PROBE_TIMEOUT_SECONDS = 60.0
 IMPORT_RATIO_GOAL = Goal(1.2, on_ratio=True)
+# (code directory, handler module) of the example app's two HTTP styles
+ROUTER_FUNCTION = ("app/items", "items_api")
+PLAIN_FUNCTION = ("app/stats", "items_stats")
+POWERTOOLS_MODULE = "aws_lambda_powertools.event_handler"
 
 # Fresh interpreter: nanoseconds spent importing argv[2:], then every module loaded. argv[1] "lenient"
 # skips names that cannot be imported on their own (aliases some packages put in sys.modules).
@@ -117,7 +123,38 @@ def run(options: BenchOptions) -> BenchResult:
         _first_invocation(options, result, repetitions)
     except Unavailable as exc:
         result.gaps.append(("first invocation", str(exc)))
+    _router_cost(result, repetitions)
     return result
+
+
+def _router_cost(result: BenchResult, repetitions: int) -> None:
+    """Import of the Powertools router function against the plain one (same runtime underneath)."""
+    router_dir, router = ROUTER_FUNCTION
+    plain_dir, plain = PLAIN_FUNCTION
+    probe = _probe([router], path=REPO_ROOT / router_dir)
+    if probe.returncode != 0:
+        result.gaps.append(("Powertools router import", "aws-lambda-powertools is not installed here"))
+        return
+    plain_loaded = _modules(_checked(_probe([plain], path=REPO_ROOT / plain_dir)))
+    paths = {"router": REPO_ROOT / router_dir, "plain": REPO_ROOT / plain_dir}
+    timings = _median_import_ms(
+        {"router": [router], "plain": [plain], "powertools": [POWERTOOLS_MODULE]}, repetitions, paths=paths
+    )
+    result.measures += [
+        Measure(
+            f"import {router} (Powertools router)",
+            timings["router"],
+            "ms",
+            timings["plain"],
+            f"import {plain} (plain @lambda_handler)",
+        ),
+        Measure(f"import {POWERTOOLS_MODULE} alone", timings["powertools"], "ms"),
+    ]
+    powertools_in_plain = any(name.startswith("aws_lambda_powertools") for name in plain_loaded)
+    result.notes.append(
+        f"{plain} loads Powertools: {'YES' if powertools_in_plain else 'no'} (it ships in {router_dir}'s own "
+        "package, not the layer)"
+    )
 
 
 def _first_invocation(options: BenchOptions, result: BenchResult, repetitions: int) -> None:
@@ -177,13 +214,17 @@ def _invoke(event: str, env: Mapping[str, str]) -> tuple[list[float], list[str]]
     return [imported / 1e6, first / 1e6, warm / 1e6], modules.split()
 
 
-def _median_import_ms(probes: Mapping[str, list[str]], repetitions: int) -> dict[str, float]:
-    for names in probes.values():
-        _checked(_probe(names, lenient=True))  # warm-up
+def _median_import_ms(
+    probes: Mapping[str, list[str]], repetitions: int, *, paths: Mapping[str, Path] | None = None
+) -> dict[str, float]:
+    paths = paths or {}
+    for key, names in probes.items():
+        _checked(_probe(names, lenient=True, path=paths.get(key)))  # warm-up
     samples: dict[str, list[float]] = {key: [] for key in probes}
     for _ in range(repetitions):  # interleaved, so drift on a shared machine hits every probe alike
         for key, names in probes.items():
-            samples[key].append(int(_checked(_probe(names, lenient=True)).splitlines()[0]) / 1e6)
+            stdout = _checked(_probe(names, lenient=True, path=paths.get(key)))
+            samples[key].append(int(stdout.splitlines()[0]) / 1e6)
     return {key: median(values) for key, values in samples.items()}
 
 
@@ -214,11 +255,15 @@ def _third_party_top_level(modules: set[str]) -> set[str]:
     return {name.split(".", 1)[0] for name in modules if _is_third_party(name)}
 
 
-def _probe(names: list[str], *, lenient: bool = False) -> subprocess.CompletedProcess[str]:
+def _probe(
+    names: list[str], *, lenient: bool = False, path: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``path``: a function's code directory, first on ``sys.path`` as Lambda puts the zip's root."""
+    env = _clean_env() | ({"PYTHONPATH": str(path)} if path is not None else {})
     return subprocess.run(
         [sys.executable, "-c", _IMPORT_PROBE, "lenient" if lenient else "strict", *names],
         cwd=REPO_ROOT,
-        env=_clean_env(),
+        env=env,
         capture_output=True,
         text=True,
         timeout=PROBE_TIMEOUT_SECONDS,
