@@ -3,8 +3,9 @@
 Why an HTTP API (not a function URL per function, not a REST API): one URL per stage for every route,
 method + path routing with path parameters, CORS answered by the gateway (preflights never reach a
 function), per-route throttling in the stage's ``route_settings``, and Lambda proxy integrations with the
-same payload format 2.0 a function URL sends, so ``@lambda_handler`` and Powertools' ``APIGatewayHttpResolver``
-read the same event. It is cheaper and lower-latency than a REST API, which Ballast needs nothing of.
+same payload format 2.0 a function URL sends, so ``@lambda_handler`` and Powertools'
+``APIGatewayHttpResolver`` read the same event. It is cheaper and lower-latency than a REST API, whose extras
+(usage plans, request validation, caching) Ballast does not use.
 
 - **Api** ``ballast-<stage>`` (protocol HTTP), CORS from the stage's origins (none: no CORS headers).
 - **Stage** ``$default``, auto-deployed, with each throttled route's rate and burst, and access logs to its

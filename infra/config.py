@@ -898,8 +898,8 @@ def _budget_problems(config: StageConfig, error: concurrency.BudgetError) -> lis
         problems.append(
             _Problem(
                 FUNCTIONS_KEY,
-                f"{budget}, split by dbShare; {names} get less than one instance's pool: raise their dbShare, "
-                "lower their poolMaxSize, or raise ballast:computeMinCu or ballast:poolerShare",
+                f"{budget}, split by dbShare; {names} get less than one instance's pool: raise their "
+                "dbShare, lower their poolMaxSize, or raise ballast:computeMinCu or ballast:poolerShare",
             )
         )
     for allocation in error.too_high:

@@ -158,8 +158,8 @@ def _function_lines(summary: Mapping[str, Any]) -> Iterator[str]:
     if not summary:
         return
     yield (
-        f"Functions (database budget {summary['budget']} connections = {summary['poolerShare']} of the pooler's "
-        f"server pool at {summary['minCu']} CU, split by dbShare; worst case {summary['worstCase']})"
+        f"Functions (database budget {summary['budget']} connections = {summary['poolerShare']} of the "
+        f"pooler's server pool at {summary['minCu']} CU, split by dbShare; worst case {summary['worstCase']})"
     )
     for row in summary["functions"]:
         yield f"  {row['name']}: {row['lambda']}  handler {row['handler']}  code {row['code']}"

@@ -231,7 +231,11 @@ def function_concurrency_fits_pooler(args: StackValidationArgs, report_violation
         return
     min_cu = _smallest_compute(args)
     share = _config(args).get(POOLER_SHARE, concurrency.DEFAULT_POOLER_SHARE)
-    share = float(share) if isinstance(share, (int, float)) and 0 < share <= 1 else concurrency.DEFAULT_POOLER_SHARE
+    share = (
+        float(share)
+        if isinstance(share, (int, float)) and 0 < share <= 1
+        else concurrency.DEFAULT_POOLER_SHARE
+    )
     budget = concurrency.connection_budget(min_compute_units=min_cu, pooler_share=share)
     worst = concurrency.worst_case((reserved, pool) for _, reserved, pool in demands)
     if worst > budget:
@@ -263,7 +267,11 @@ def _smallest_compute(args: StackValidationArgs) -> float:
     if sizes:
         return min(sizes)
     configured = _number(_config(args).get(MIN_COMPUTE_UNITS))
-    return configured if configured and configured >= concurrency.MIN_COMPUTE_UNITS else concurrency.MIN_COMPUTE_UNITS
+    return (
+        configured
+        if configured and configured >= concurrency.MIN_COMPUTE_UNITS
+        else concurrency.MIN_COMPUTE_UNITS
+    )
 
 
 def _pool_max_size(props: Mapping[str, Any], config: Mapping[str, Any]) -> int | None:

@@ -1,5 +1,6 @@
-"""Import cost stays with the function that pays for it: Powertools is in the items function's own package
-(``app/items/requirements.txt``), so neither the layer's handlers nor the example's other functions load it."""
+"""Import cost stays with the function that pays for it: Powertools is in the items function's own
+package (``app/items/requirements.txt``), so neither the layer's handlers nor the example's other functions
+load it."""
 
 from __future__ import annotations
 
@@ -45,4 +46,5 @@ def test_functions_without_a_router_never_import_powertools(code_dir: str, modul
 def test_the_router_function_does() -> None:
     loaded = modules_after_import("app/items", "items_api")
     assert f"{POWERTOOLS}.event_handler" in loaded
-    assert "boto3" not in loaded and "botocore" not in loaded  # the event handler needs no AWS SDK
+    assert "boto3" not in loaded
+    assert "botocore" not in loaded

@@ -32,7 +32,7 @@ from tests.fixtures.sentry_sink import SentrySink
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REQUEST_TIMEOUT_SECONDS = 30
-TOKEN = "Bearer planted-token-Zq81xV"  # noqa: S105 - planted, must never reach Sentry
+TOKEN = "Bearer planted-token-Zq81xV"
 EMAIL = "alice.planted@example.com"
 
 pytestmark = pytest.mark.usefixtures("clean_sentry")
@@ -71,7 +71,9 @@ def call(
     base_url: str, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], Any]:
     data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-    request = urllib.request.Request(base_url + path, data=data, method=method, headers=headers or {})
+    url = base_url + path
+    assert url.startswith("http://127.0.0.1:")
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})  # noqa: S310
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as response:  # noqa: S310
             return response.status, dict(response.headers), json.loads(response.read() or b"null")
@@ -89,11 +91,13 @@ def assert_error_response(status: int, headers: dict[str, str], body: Any, expec
 
 def test_the_routes_read_and_write_the_database(base_url: str) -> None:
     status, _, created = call(base_url, "POST", "/api/items", {"name": "first"})
-    assert status == 201 and created["name"] == "first"
+    assert status == 201
+    assert created["name"] == "first"
     call(base_url, "POST", "/api/items", {"name": "second"})
 
     status, headers, listed = call(base_url, "GET", "/api/items?limit=10")
-    assert status == 200 and headers["X-Request-ID"]
+    assert status == 200
+    assert headers["X-Request-ID"]
     assert [item["name"] for item in listed["items"]] == ["second", "first"]
     assert call(base_url, "GET", f"/api/items/{created['id']}")[2] == created  # a {id} route parameter
     assert call(base_url, "GET", "/api/stats")[2]["items"] == 2  # another function, same database

@@ -256,7 +256,9 @@ def test_neon_limits_max_cu_and_spread() -> None:
 
 def test_a_reserved_concurrency_override_may_only_lower_the_derived_value() -> None:
     def health(reserved: int) -> dict[str, Any]:
-        return {"functions": {"health": {"handler": "runtime.handler.handle", "reservedConcurrency": reserved}}}
+        return {
+            "functions": {"health": {"handler": "runtime.handler.handle", "reservedConcurrency": reserved}}
+        }
 
     assert load("staging", **health(10)).allocations()["health"].concurrency == 10
     assert load("staging", **health(23)).allocations()["health"].concurrency == 23

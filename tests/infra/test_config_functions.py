@@ -69,7 +69,8 @@ def test_functions_are_read_from_the_json_the_cli_passes(project: Path) -> None:
     orders = config.functions["orders"]
     assert set(config.functions) == {HEALTH_FUNCTION, "orders", "report"}  # health is always there
     assert [route.key for route in orders.routes] == ["GET /orders/{id}", "POST /orders"]
-    assert orders.routes[1].rate_limit == 5 and orders.routes[1].throttled
+    assert orders.routes[1].rate_limit == 5
+    assert orders.routes[1].throttled
     assert config.function_environment(orders) == {"ORDERS_LIMIT": "10", "ORDERS_ON": "true"}
     assert config.functions["report"].schedule == "cron(0 3 * * ? *)"
 
@@ -117,8 +118,8 @@ def test_cross_checks_name_the_function(project: Path) -> None:
             "(runtime.…); set code",
             "ballast:functions.env.environment: DATABASE_URL is set by Ballast itself (change it through its "
             "own ballast:* setting)",
-            "ballast:functions: route GET /api/health is declared by health, orders: keep one (expected: a map "
-            "of function names to their settings (README: Add your function))",
+            "ballast:functions: route GET /api/health is declared by health, orders: keep one (expected: a "
+            "map of function names to their settings (README: Add your function))",
         ]
     )
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from pulumi.runtime import rpc
 
-from infra.build import BuildSpec, CodeSpec, function_release, planned_code, planned_layer
 from infra.build import REPO_ROOT as PROJECT_DIR
+from infra.build import BuildSpec, CodeSpec, function_release, planned_code, planned_layer
 from infra.function import HEALTH_HANDLER
 from runtime import constants
 from runtime.settings import load_settings
@@ -101,8 +101,8 @@ class Expected:
     subscribers: int = 0
 
 
-# Budgets: floor(0.5 x 188) = 94 at 0.5 CU, floor(0.5 x 93) = 46 at 0.25 CU; shares 1 : 3 : 1 : 0.5, pools of 2,
-# cleanup limited to 1 (e.g. items in production: floor(94 x 3 / 5.5) = 51 connections -> 25 instances).
+# Budgets: floor(0.5 x 188) = 94 at 0.5 CU, floor(0.5 x 93) = 46 at 0.25 CU; shares 1 : 3 : 1 : 0.5, pools
+# of 2, cleanup limited to 1 (e.g. items in production: floor(94 x 3 / 5.5) = 51 connections -> 25 instances).
 SMALL = {"health": 4, "items": 12, "stats": 4, "cleanup": 1}
 EXPECTED = {
     "production": Expected(
@@ -169,9 +169,9 @@ def test_every_resource_is_declared_once_in_its_component(run: ProgramRun) -> No
     assert counts == expected
     components = {r.urn for r in run.monitor.registrations if r.type in (*COMPONENTS, FUNCTION_COMPONENT)}
     for registration in run.monitor.registrations:
-        if registration.type not in (NEON_PROJECT, "pulumi:pulumi:Stack", "pulumi:pulumi:StackReference"):
-            if registration.custom and not registration.type.startswith("pulumi:providers:"):
-                assert registration.parent in components, registration.name
+        outside = (NEON_PROJECT, "pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
+        if registration.custom and registration.type not in outside and "providers:" not in registration.type:
+            assert registration.parent in components, registration.name
 
 
 def test_every_function_waits_for_the_stage_migrations(run: ProgramRun) -> None:
@@ -293,7 +293,8 @@ def test_one_http_api_routes_every_declared_route_to_its_function(run: ProgramRu
     mocked_ids = {m.name: m.resource_id for m in run.mocks.resources}
 
     assert plain(api, "protocolType") == "HTTP"
-    assert plain(stage, "name") == "$default" and plain(stage, "autoDeploy") is True
+    assert plain(stage, "name") == "$default"
+    assert plain(stage, "autoDeploy") is True
     for name in ROUTED:
         integration = integrations[f"ballast-{run.stack}-http-{name}-integration"]
         assert plain(integration, "integrationType") == "AWS_PROXY"
