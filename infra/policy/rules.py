@@ -35,6 +35,7 @@ from runtime.loopback import find_loopback
 # Resource types the rules key on (dynamic types: ``pulumi-python:dynamic/<module>:<name>``).
 FUNCTION_TYPE: Final = "aws:lambda/function:Function"
 FUNCTION_URL_TYPE: Final = "aws:lambda/functionUrl:FunctionUrl"
+HTTP_API_TYPE: Final = "aws:apigatewayv2/api:Api"
 LOG_GROUP_TYPE: Final = "aws:cloudwatch/logGroup:LogGroup"
 METRIC_ALARM_TYPE: Final = "aws:cloudwatch/metricAlarm:MetricAlarm"
 TOPIC_SUBSCRIPTION_TYPE: Final = "aws:sns/topicSubscription:TopicSubscription"
@@ -317,6 +318,21 @@ def function_url_cors_restricted(args: ResourceValidationArgs, report_violation:
             report_violation(
                 f"{_subject(args)}: cors.allowOrigins[{index}] is '*', so any web site can call the "
                 "production function from a browser. List the production origins (ballast config) instead.",
+                None,
+            )
+
+
+def http_api_cors_restricted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != HTTP_API_TYPE or not in_production(args):
+        return
+    origins = lookup(args.props, "corsConfiguration", "allowOrigins")
+    if origins is UNKNOWN or not isinstance(origins, Sequence) or isinstance(origins, str):
+        return
+    for index in range(len(origins)):
+        if lookup(origins, index) == "*":
+            report_violation(
+                f"{_subject(args)}: corsConfiguration.allowOrigins[{index}] is '*', so any web site can call "
+                "the production API from a browser. List the production origins (ballast:corsOrigins) instead.",
                 None,
             )
 
@@ -635,6 +651,12 @@ RULES: Final[tuple[ResourceRule | StackRule, ...]] = (
         name="function-url-cors-restricted",
         description="Checks that a production function URL does not accept browser calls from any origin.",
         check=function_url_cors_restricted,
+        config=_production_config(),
+    ),
+    ResourceRule(
+        name="http-api-cors-restricted",
+        description="Checks that a production HTTP API does not accept browser calls from any origin.",
+        check=http_api_cors_restricted,
         config=_production_config(),
     ),
     ResourceRule(

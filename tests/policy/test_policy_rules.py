@@ -43,6 +43,12 @@ def valid_stack() -> dict[str, dict[str, Any]]:
         rules.FUNCTION_URL_TYPE: {
             "props": {"authorizationType": "NONE", "cors": {"allowOrigins": ["https://app.example.com"]}}
         },
+        rules.HTTP_API_TYPE: {
+            "props": {
+                "protocolType": "HTTP",
+                "corsConfiguration": {"allowOrigins": ["https://app.example.com"]},
+            }
+        },
         rules.SECRET_VERSION_TYPE: {
             "props": {
                 "secretString": json.dumps({"DATABASE_URL": POOLED_URL, "DATABASE_URL_UNPOOLED": DIRECT_URL})
@@ -185,6 +191,12 @@ BROKEN = [
         _set_prop(rules.FUNCTION_URL_TYPE, "cors", {"allowOrigins": ["https://app.example.com", "*"]}),
         rules.FUNCTION_URL_TYPE,
         ["cors.allowOrigins[1]", "List the production origins"],
+    ),
+    (
+        "http-api-cors-restricted",
+        _set_prop(rules.HTTP_API_TYPE, "corsConfiguration", {"allowOrigins": ["*"]}),
+        rules.HTTP_API_TYPE,
+        ["corsConfiguration.allowOrigins[0]", "ballast:corsOrigins"],
     ),
     (
         "log-group-has-retention",
