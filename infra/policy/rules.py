@@ -331,8 +331,8 @@ def http_api_cors_restricted(args: ResourceValidationArgs, report_violation: Rep
     for index in range(len(origins)):
         if lookup(origins, index) == "*":
             report_violation(
-                f"{_subject(args)}: corsConfiguration.allowOrigins[{index}] is '*', so any web site can call "
-                "the production API from a browser. List the production origins (ballast:corsOrigins) instead.",
+                f"{_subject(args)}: corsConfiguration.allowOrigins[{index}] is '*', so any web site can "
+                "call the production API from a browser. List the production origins (ballast:corsOrigins).",
                 None,
             )
 
