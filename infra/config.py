@@ -35,6 +35,7 @@ from infra.build import REPO_ROOT
 from infra.database import DatabaseArgs
 from infra.functionspec import (
     FUNCTION_NAME,
+    HEALTH_HANDLER,
     LAMBDA_NAME_MAX,
     FunctionSpec,
     RouteSpec,
@@ -78,7 +79,7 @@ FUNCTIONS_KEY: Final = "functions"
 # Every stage serves the health endpoints: declared here unless ballast:functions declares `health` itself.
 HEALTH_FUNCTION: Final = "health"
 HEALTH_SPEC: Final = FunctionSpec(
-    handler="runtime.handler.handle",
+    handler=HEALTH_HANDLER,
     routes=tuple(
         RouteSpec(method="GET", path=path)
         for path in ("/api/health", "/api/health/live", "/api/health/ready")

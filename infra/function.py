@@ -32,7 +32,6 @@ LAYER_TYPE: Final = "ballast:function:RuntimeLayer"
 FUNCTION_TYPE: Final = "ballast:function:Function"
 CODE_NOTE: Final = "This function's code is the Ballast layer (/opt/python/runtime); see its handler.\n"
 LOG_FORMAT: Final = "JSON"  # the runtime logs JSON lines; infra/alarms.py filters them
-HEALTH_HANDLER: Final = "runtime.handler.handle"
 
 
 def assume_role_policy() -> pulumi.Output[str]:

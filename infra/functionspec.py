@@ -34,6 +34,7 @@ FUNCTION_NAME: Final = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 LAMBDA_NAME_MAX: Final = 64
 HANDLER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 RUNTIME_HANDLER_PREFIX: Final = "runtime."  # a function without `code` runs a handler of the layer
+HEALTH_HANDLER: Final = "runtime.handler.handle"  # the health endpoints (runtime/handler.py)
 METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 # API Gateway HTTP API paths: literal segments, {param}, and a greedy {param+} as the last segment.
 PATH_SEGMENT: Final = re.compile(r"^(?:[A-Za-z0-9._~\-]+|\{[A-Za-z_][A-Za-z0-9_]*\+?\})$")

@@ -18,7 +18,7 @@ from pulumi.runtime import rpc
 
 from infra.build import REPO_ROOT as PROJECT_DIR
 from infra.build import BuildSpec, CodeSpec, function_release, planned_code, planned_layer
-from infra.function import HEALTH_HANDLER
+from infra.functionspec import HEALTH_HANDLER
 from runtime import constants
 from runtime.settings import load_settings
 from tests.infra.program_harness import (
