@@ -9,9 +9,8 @@ import os
 from typing import Any
 
 from runtime import lambda_handler
-from runtime.db import run_bounded
+from runtime.db import connection
 
-QUERY_TIMEOUT_SECONDS = 10.0
 RETENTION_VARIABLE = "ITEMS_RETENTION_DAYS"
 DEFAULT_RETENTION_DAYS = 30
 
@@ -28,13 +27,9 @@ def retention_days() -> int:
 @lambda_handler
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     days = retention_days()
-    deleted = run_bounded(
-        lambda conn: (
-            conn.execute(
-                "DELETE FROM items WHERE created_at < now() - make_interval(days => %s)", (days,)
-            ).rowcount
-        ),
-        timeout=QUERY_TIMEOUT_SECONDS,
-    )
+    with connection() as conn:
+        deleted = conn.execute(
+            "DELETE FROM items WHERE created_at < now() - make_interval(days => %s)", (days,)
+        ).rowcount
     logger.info("deleted %d items older than %d days", deleted, days)
     return {"deleted": deleted, "retentionDays": days}

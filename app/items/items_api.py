@@ -1,9 +1,9 @@
 """The example app's items API: a Powertools ``APIGatewayHttpResolver`` router under ``@lambda_handler``.
 
 Routes (declared for API Gateway in ``ballast:functions.items.routes``, matched again here by Powertools):
-``GET /api/items``, ``POST /api/items``, ``GET /api/items/{id}``. Every query runs under a deadline
-(``runtime.db.run_bounded``), so a database that is down or saturated answers 503 with an error ID, from
-``@lambda_handler``, instead of hanging until the Lambda timeout.
+``GET /api/items``, ``POST /api/items``, ``GET /api/items/{id}``. Queries go through the runtime's one
+database entry (``runtime.db.connection``), so a database that is down or saturated surfaces as
+``DatabaseUnavailable``: a 503 with an error ID from ``@lambda_handler``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 
 from runtime import lambda_handler
-from runtime.db import run_bounded
+from runtime.db import connection
 
-QUERY_TIMEOUT_SECONDS = 3.0
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_NAME_CHARS = 200
@@ -33,12 +32,10 @@ def list_items() -> dict[str, Any]:
     text = api.current_event.get_query_string_value("limit", str(DEFAULT_LIMIT)) or ""
     if not text.isdigit() or not 1 <= int(text) <= MAX_LIMIT:
         raise BadRequestError(f"limit is a number from 1 to {MAX_LIMIT}")
-    rows = run_bounded(
-        lambda conn: conn.execute(
+    with connection() as conn:
+        rows = conn.execute(
             "SELECT id, name, created_at FROM items ORDER BY id DESC LIMIT %s", (int(text),)
-        ).fetchall(),
-        timeout=QUERY_TIMEOUT_SECONDS,
-    )
+        ).fetchall()
     return {"items": [_item(row) for row in rows]}
 
 
@@ -51,12 +48,10 @@ def create_item() -> Response[dict[str, Any]]:
     name = body.get("name") if isinstance(body, dict) else None
     if not isinstance(name, str) or not 1 <= len(name.strip()) <= MAX_NAME_CHARS:
         raise BadRequestError(f"name is a string of 1 to {MAX_NAME_CHARS} characters")
-    row = run_bounded(
-        lambda conn: conn.execute(
+    with connection() as conn:
+        row = conn.execute(
             "INSERT INTO items (name) VALUES (%s) RETURNING id, name, created_at", (name.strip(),)
-        ).fetchone(),
-        timeout=QUERY_TIMEOUT_SECONDS,
-    )
+        ).fetchone()
     assert row is not None  # INSERT … RETURNING returns the row
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=_item(row))
 
@@ -65,12 +60,8 @@ def create_item() -> Response[dict[str, Any]]:
 def get_item(item_id: str) -> dict[str, Any]:
     if not item_id.isdigit():
         raise NotFoundError("no such item")
-    row = run_bounded(
-        lambda conn: conn.execute(
-            "SELECT id, name, created_at FROM items WHERE id = %s", (int(item_id),)
-        ).fetchone(),
-        timeout=QUERY_TIMEOUT_SECONDS,
-    )
+    with connection() as conn:
+        row = conn.execute("SELECT id, name, created_at FROM items WHERE id = %s", (int(item_id),)).fetchone()
     if row is None:
         raise NotFoundError("no such item")
     return _item(row)

@@ -6,15 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from runtime import lambda_handler
-from runtime.db import run_bounded
-
-QUERY_TIMEOUT_SECONDS = 3.0
+from runtime.db import connection
 
 
 @lambda_handler
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    count, newest = run_bounded(
-        lambda conn: conn.execute("SELECT count(*), max(created_at) FROM items").fetchone() or (0, None),
-        timeout=QUERY_TIMEOUT_SECONDS,
-    )
+    with connection() as conn:
+        count, newest = conn.execute("SELECT count(*), max(created_at) FROM items").fetchone() or (0, None)
     return {"items": count, "newest": newest.isoformat() if newest else None}

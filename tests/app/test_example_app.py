@@ -196,7 +196,7 @@ def test_a_bug_in_a_route_is_a_500_with_an_error_id(base_url: str, monkeypatch: 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"bug while serving {EMAIL}")
 
-    monkeypatch.setattr(items_api, "run_bounded", broken)
+    monkeypatch.setattr(items_api, "connection", broken)
     status, headers, body = call(base_url, "GET", "/api/items")
     assert_error_response(status, headers, body, 500)
     assert EMAIL not in json.dumps(body)  # Powertools re-raised it; @lambda_handler answered generically
