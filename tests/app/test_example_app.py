@@ -141,12 +141,9 @@ def test_an_exhausted_pool_answers_503_with_an_error_id(
     try:
         url = server_url(server, "")
         assert call(url, "GET", "/api/stats")[0] == 200  # the pool opens and serves
-        held = db.get_pool().getconn(timeout=5)  # its only connection, busy elsewhere
-        try:
+        with db.connection(timeout=5):  # its only connection, busy elsewhere while the routes are called
             assert_error_response(*call(url, "GET", "/api/items"), 503)
             assert_error_response(*call(url, "POST", "/api/items", {"name": "x"}), 503)
-        finally:
-            db.get_pool().putconn(held)
         assert call(url, "GET", "/api/stats")[0] == 200  # and serves again once it is free
     finally:
         server.shutdown()
