@@ -111,6 +111,7 @@ def program(*, build_layer: LayerBuilder | None = None, build_code: CodeBuilder 
     runtime_layer = RuntimeLayer(
         f"{prefix}-runtime",
         RuntimeLayerArgs(config.stack, layer, config.lambda_architecture, config.lambda_runtime),
+        stage,
     )
     allocations = config.allocations()
     functions: dict[str, Function] = {}
@@ -150,6 +151,7 @@ def program(*, build_layer: LayerBuilder | None = None, build_code: CodeBuilder 
                 schedule=spec.schedule,
                 kms_key_arn=config.lambda_kms_key_arn,
             ),
+            stage,
         )
     api = HttpApi(
         f"{prefix}-http",

@@ -1,8 +1,8 @@
 """Fixtures of the engine-faithful suite: a clone of the project the engine runs, the fake APIs, the stack.
 
 The project is copied (its tracked program files, ``.venv`` linked) so that the program's own Lambda build
-finds a placeholder layer in *the copy's* ``build/`` cache instead of running pip: the real cache is never
-touched, and nothing else of the program differs from a clone.
+finds a placeholder layer and function packages in *the copy's* ``build/`` cache instead of running pip:
+the real cache is never touched, and nothing else of the program differs from a clone.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Final
 
 import pytest
 
-from infra.build import BuildSpec
+from infra.build import BuildSpec, CodeSpec
 from infra.plan.stackfiles import load_stack_files
 from localstage import LocalStage
 from tests.engine.engine import Project
@@ -32,7 +32,7 @@ PROGRAM_FILES: Final = (
     "__main__.py",
     "requirements.txt",
 )
-PROGRAM_DIRS: Final = ("infra", "runtime", "dbops", "app")  # the program migrates app/migrations
+PROGRAM_DIRS: Final = ("infra", "runtime", "dbops", "app")  # app/: its migrations and ballast:functions
 CREDENTIALS: Final = {"ballast:neonApiKey": TEST_API_KEY, "ballast:sentryAuthToken": TEST_AUTH_TOKEN}
 SENTRY_TEAM: Final = "backend"
 
@@ -50,6 +50,10 @@ def clone_project(destination: Path) -> Project:
             spec = BuildSpec.for_runtime(runtime, architecture)  # type: ignore[arg-type]
             with zipfile.ZipFile(cache / spec.artifact_name(spec.fingerprint()), "w") as placeholder:
                 placeholder.writestr("python/runtime/PLACEHOLDER", "a test layer, never deployed")
+            for code_dir in sorted(p for p in (destination / "app").iterdir() if p.is_dir()):
+                code = CodeSpec.for_runtime(code_dir, runtime, architecture)  # type: ignore[arg-type]
+                with zipfile.ZipFile(cache / code.artifact_name(code.fingerprint()), "w") as placeholder:
+                    placeholder.writestr("PLACEHOLDER", "a test function package, never deployed")
     return Project.load(destination)
 
 

@@ -409,7 +409,7 @@ def test_production_protects_every_resource_and_other_stages_none(run: ProgramRu
     declared = [r for r in run.monitor.registrations if r.type != STACK_TYPE]
     retained = {r.type for r in declared if r.retain_on_delete}
 
-    assert len(declared) >= len(COMMON) + len(COMPONENTS)
+    assert len(declared) >= len(ONCE) + len(COMPONENTS) + 5 * len(APP)  # per function: 4 + its component
     if run.stack == "production":
         assert [r.name for r in declared if not r.protect] == []
         assert retained == {*NEON_DATA, SENTRY_PROJECT, SENTRY_KEY}  # what holds data outlives a teardown
