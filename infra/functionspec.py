@@ -30,6 +30,8 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from runtime import constants
+
 FUNCTION_NAME: Final = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 LAMBDA_NAME_MAX: Final = 64
 HANDLER: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
@@ -98,7 +100,7 @@ class FunctionSpec(_Model):
     routes: tuple[RouteSpec, ...] = ()
     schedule: str | None = None
     db_share: Annotated[float, Field(gt=0, le=1000)] = 1.0
-    pool_max_size: Annotated[int, Field(ge=1, le=30)] | None = None
+    pool_max_size: Annotated[int, Field(ge=1, le=constants.MAX_POOL_SIZE)] | None = None
     reserved_concurrency: Annotated[int, Field(ge=1)] | None = None
     environment: dict[str, str] = Field(default_factory=dict)
 
