@@ -229,7 +229,7 @@ def _alarms(
         )
         for function in functions.values()
     ]
-    entries = [HttpEntry.http_api(api.api_id, api.stage.name, "api")]
+    entries = [HttpEntry.http_api(api.api_id, api.stage.name, f"{prefix}-api")]
     args = config.alarms_args(
         functions=watched, entries=entries, sentry_project=config.monitoring_args().resolved_slug
     )

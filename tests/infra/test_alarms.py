@@ -27,6 +27,7 @@ SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
 SENTRY_MONITOR = "pulumi-python:dynamic/sentry:MetricMonitor"
 SENTRY_ALERT = "pulumi-python:dynamic/sentry:Alert"
 WEBHOOK = "https://hooks.example.com/services/T000/B000/s3cr3tt0ken"
+FUNCTIONS = ("health", "items", "stats", "cleanup")  # Pulumi.yaml's ballast:functions (the example app)
 
 
 def alarms_by_name(run: ProgramRun) -> dict[str, dict[str, Any]]:
@@ -39,18 +40,19 @@ def test_production_alarms_carry_the_production_thresholds_and_say_what_to_do() 
     run = run_program("production")
     alarms = alarms_by_name(run)
     fn = "ballast-production-health"
+    api = "ballast-production-api"
+    per_function = (
+        "errors",
+        "throttles",
+        "duration-near-timeout",
+        "concurrency-near-limit",
+        "answers-5xx",
+        "database-unavailable",
+    )
+    functions = [f"ballast-production-{name}" for name in FUNCTIONS]
     assert sorted(alarms) == sorted(
-        f"{fn}-{what}"
-        for what in (
-            "errors",
-            "throttles",
-            "duration-near-timeout",
-            "concurrency-near-limit",
-            "answers-5xx",
-            "database-unavailable",
-            "url-5xx-rate",
-            "url-latency-p95",
-        )
+        [f"{f}-{what}" for f in functions for what in per_function]
+        + [f"{api}-5xx-rate", f"{api}-latency-p95"]  # the stage's one HTTP entry
     )
     topic_arn = "arn:aws:sns:eu-central-1:123456789012:ballast-production-alarms"
     for alarm in alarms.values():
@@ -66,14 +68,17 @@ def test_production_alarms_carry_the_production_thresholds_and_say_what_to_do() 
         12000,
     )
     concurrency = alarms[f"{fn}-concurrency-near-limit"]
-    assert concurrency["threshold"] == 38  # ceil(47 reserved x 80 %)
-    rate = alarms[f"{fn}-url-5xx-rate"]
+    assert concurrency["threshold"] == 7  # ceil(8 reserved x 80 %): health's part of the budget
+    assert alarms["ballast-production-items-concurrency-near-limit"]["threshold"] == 20  # ceil(25 x 80 %)
+    assert alarms["ballast-production-cleanup-duration-near-timeout"]["threshold"] == 48000  # 80 % of 60 s
+    rate = alarms[f"{api}-5xx-rate"]
     assert rate["threshold"] == 5
     metrics = {q["id"]: q.get("metric", {}).get("metricName") for q in rate["metricQueries"]}
-    assert metrics == {"errors": "Url5xxCount", "requests": "UrlRequestCount", "rate": None}
-    latency = alarms[f"{fn}-url-latency-p95"]
+    assert metrics == {"errors": "5xx", "requests": "Count", "rate": None}
+    latency = alarms[f"{api}-latency-p95"]
     assert (latency["extendedStatistic"], latency["threshold"]) == ("p95", 2000)
-    assert latency["dimensions"] == {"FunctionName": fn}
+    assert latency["namespace"] == "AWS/ApiGateway"
+    assert latency["dimensions"]["Stage"] == "$default"
 
     (subscription,) = run.of_type(SUBSCRIPTION)
     assert unwrapped(subscription.inputs["protocol"]) == "email"
@@ -94,7 +99,7 @@ def test_staging_is_lighter_and_previews_have_nothing_unless_asked() -> None:
     assert len(preview.monitor.registrations) > 10  # the rest of the stage is there
 
     asked = run_program("pr-7", overrides={"ballast:alarmsEnabled": "true"})
-    assert len(asked.of_type(ALARM)) == 8
+    assert len(asked.of_type(ALARM)) == 6 * len(FUNCTIONS) + 2
     assert asked.of_type(SENTRY_ALERT) == []  # Sentry alerts are a separate switch
 
 
@@ -104,7 +109,7 @@ def test_thresholds_are_overridable_field_by_field() -> None:
         overrides={"ballast:alarmThresholds": json.dumps({"http5xxPercent": 1.5, "periodSeconds": 120})},
     )
     alarms = alarms_by_name(run)
-    assert alarms["ballast-production-health-url-5xx-rate"]["threshold"] == 1.5
+    assert alarms["ballast-production-api-5xx-rate"]["threshold"] == 1.5
     assert alarms["ballast-production-health-errors"]["period"] == 120
     assert alarms["ballast-production-health-errors"]["evaluationPeriods"] == 5  # the profile's, kept
 

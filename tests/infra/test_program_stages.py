@@ -160,14 +160,16 @@ def test_every_resource_is_declared_once_in_its_component(run: ProgramRun) -> No
     if EXPECTED[run.stack].creates_project:
         expected[NEON_PROJECT] = 1
     if EXPECTED[run.stack].alerting:
-        # per function: 4 Lambda alarms + 2 log-based; per HTTP entry (the function URL): 5xx rate, latency
-        expected.update({ALARM: 8, METRIC_FILTER: 2, TOPIC: 1, SENTRY_MONITOR: 1, SENTRY_ALERT: 2})
+        # per function: 4 Lambda alarms + 2 log-based; the stage's HTTP API: 5xx rate, latency
+        expected.update({ALARM: 6 * len(APP) + 2, METRIC_FILTER: 2 * len(APP), TOPIC: 1})
+        expected.update({SENTRY_MONITOR: 1, SENTRY_ALERT: 2})
         expected.update(dict.fromkeys(ALERTING_COMPONENTS, 1))
         if EXPECTED[run.stack].subscribers:
             expected[SUBSCRIPTION] = EXPECTED[run.stack].subscribers
 
     assert counts == expected
-    components = {r.urn for r in run.monitor.registrations if r.type in (*COMPONENTS, FUNCTION_COMPONENT)}
+    owners = (*COMPONENTS, *ALERTING_COMPONENTS, FUNCTION_COMPONENT)
+    components = {r.urn for r in run.monitor.registrations if r.type in owners}
     for registration in run.monitor.registrations:
         outside = (NEON_PROJECT, "pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
         if registration.custom and registration.type not in outside and "providers:" not in registration.type:
