@@ -193,18 +193,3 @@ def read_config(project_dir: Path, stack: str = DEFAULT_STACK) -> StageConfig:
 
 def apply_environment(config: StageConfig) -> None:
     os.environ.update(function_environment(config))
-
-
-SCHEMA_DIR: Final = "app/migrations"  # the example app's schema, until migrations run it (issue 14)
-
-
-def apply_schema(direct_url: str, directory: Path) -> list[str]:
-    """Run every ``*.sql`` of ``directory`` in name order on the direct URL (each file idempotent)."""
-    import psycopg
-
-    applied = []
-    with psycopg.connect(direct_url, autocommit=True, connect_timeout=10) as conn:
-        for path in sorted(directory.glob("*.sql")):
-            conn.execute(path.read_text(encoding="utf-8").encode())
-            applied.append(path.name)
-    return applied

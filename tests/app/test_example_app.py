@@ -18,9 +18,7 @@ import pytest
 
 from localstage import LocalStage
 from localstage.functions import (
-    SCHEMA_DIR,
     LocalFunctions,
-    apply_schema,
     function_environment,
     local_functions,
     read_config,
@@ -40,10 +38,13 @@ pytestmark = pytest.mark.usefixtures("clean_sentry")
 
 @pytest.fixture
 def schema(services: LocalStage) -> None:
-    """The example's table, from its one SQL file (until migrations create it), emptied for each test."""
+    """The example's table, from its migrations (as every stage and ./ballast local get it), emptied."""
     import psycopg
 
-    apply_schema(services.direct_url(), REPO_ROOT / SCHEMA_DIR)
+    from dbops import DEFAULT_MIGRATIONS_DIR
+    from dbops.migrations import migrate
+
+    migrate(services.direct_url(), REPO_ROOT / DEFAULT_MIGRATIONS_DIR)
     with psycopg.connect(services.direct_url(), autocommit=True) as conn:
         conn.execute("TRUNCATE items RESTART IDENTITY")
 

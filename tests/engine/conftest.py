@@ -50,7 +50,11 @@ def clone_project(destination: Path) -> Project:
             spec = BuildSpec.for_runtime(runtime, architecture)  # type: ignore[arg-type]
             with zipfile.ZipFile(cache / spec.artifact_name(spec.fingerprint()), "w") as placeholder:
                 placeholder.writestr("python/runtime/PLACEHOLDER", "a test layer, never deployed")
-            for code_dir in sorted(p for p in (destination / "app").iterdir() if p.is_dir()):
+            for code_dir in sorted(
+                p
+                for p in (destination / "app").iterdir()
+                if (p / "requirements.txt").exists() or any(p.glob("*.py"))
+            ):
                 code = CodeSpec.for_runtime(code_dir, runtime, architecture)  # type: ignore[arg-type]
                 with zipfile.ZipFile(cache / code.artifact_name(code.fingerprint()), "w") as placeholder:
                     placeholder.writestr("PLACEHOLDER", "a test function package, never deployed")

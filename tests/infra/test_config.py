@@ -164,9 +164,14 @@ def test_the_committed_production_file_spells_out_the_production_profile() -> No
     # file shows what production runs — and the two cannot drift apart unnoticed.
     committed = ballast_only("production")
     explicit = load_stage_config("production", committed)
-    project_wide = (*SHARED, "migrationsDir", "restoreDrill", "functions")  # Pulumi.yaml's values, not the profile's
+    project_wide = (
+        *SHARED,
+        "migrationsDir",
+        "restoreDrill",
+        "functions",
+    )  # Pulumi.yaml's values, not the profile's
     defaults = load_stage_config("production", {k: committed[k] for k in project_wide if k in committed})
-    shown = {"environment", "alarm_subscribers", "functions"}  # deployment values, not profile defaults
+    shown = {"environment", "alarm_subscribers"}  # deployment values, not profile defaults
 
     assert explicit.model_dump(exclude=shown) == defaults.model_dump(exclude=shown)
 
