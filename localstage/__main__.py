@@ -9,36 +9,23 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 from dbops import DEFAULT_MIGRATIONS_DIR
 from localstage.functions import DEFAULT_STACK, LocalFunctionsError
 from localstage.services import LocalStage, ServiceError, missing_binaries
+from runtime.serve import Stopped, ignore_stop_signals, make_server, serve_in_thread, server_url, stop_signals
 
 if TYPE_CHECKING:
     from localstage.functions import LocalFunctions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXIT_CONFIG_ERROR = 2
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class Interrupted(BaseException):
-    """A stop signal arrived (raised from the handler so that even a start in progress unwinds)."""
-
-
-def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
-    for sig in STOP_SIGNALS:  # a second Ctrl-C must not cut the clean-up short
-        signal.signal(sig, signal.SIG_IGN)
-    raise Interrupted(signal.Signals(signum).name)
 
 
 def masked(url: str) -> str:
@@ -101,8 +88,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         print(f"localstage: missing {', '.join(missing)}; run scripts/setup.sh", file=sys.stderr)
         return 1
-    for sig in STOP_SIGNALS:
-        signal.signal(sig, _on_stop_signal)
+    try:
+        with stop_signals():  # even when inherited ignored (a script's `python -m localstage &`)
+            return _run(args)
+    except Stopped:  # arrived before anything was started
+        return 0
+
+
+def _run(args: argparse.Namespace) -> int:
     stage = LocalStage(query_wait_timeout=args.query_wait_timeout, server_login_retry=args.server_login_retry)
     server = None
     try:
@@ -124,8 +117,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         if functions is None:
             return EXIT_CONFIG_ERROR
 
-        from runtime.serve import make_server, serve_in_thread, server_url
-
         server = make_server("127.0.0.1", args.port, handler=functions)
         serve_in_thread(server)
         print(f"localstage: postgres  {masked(stage.direct_url())}", flush=True)
@@ -139,14 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         deadline = None if args.duration is None else time.monotonic() + args.duration
         while deadline is None or time.monotonic() < deadline:
             time.sleep(0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic())))
-    except Interrupted as stop:
+    except Stopped as stop:
         print(f"localstage: {stop} received, stopping", flush=True)
     except (ServiceError, OSError) as error:
         print(f"localstage: {error}", file=sys.stderr)
         return 1
     finally:
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
+        ignore_stop_signals()  # a Ctrl-C now must not cut the clean-up short
         if server is not None:
             server.shutdown()
             server.server_close()

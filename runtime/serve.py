@@ -7,6 +7,9 @@ Malformed requests get a 4xx answer and a one-line log, never a traceback: a ``C
 number (400), a chunked body (411: send a length), a body larger than Lambda accepts (413), a body that does
 not arrive within ``BODY_TIMEOUT_SECONDS`` (408); an idle connection is closed after
 ``IDLE_TIMEOUT_SECONDS``, so no client holds a thread forever.
+
+Ctrl-C, SIGTERM and SIGHUP stop it cleanly (exit 0) even when it inherited them ignored, as a background job
+of a script does (``python -m runtime.serve &`` and a later ``kill -INT`` or a test's ``send_signal``).
 """
 
 from __future__ import annotations
@@ -16,15 +19,18 @@ import base64
 import ipaddress
 import json
 import re
+import signal
 import socket
 import sys
 import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
 from typing import Any
 
 DEFAULT_HOST = "127.0.0.1"
@@ -36,9 +42,41 @@ FAILED_BODY = b'{"error":"Something went wrong"}'
 IDLE_TIMEOUT_SECONDS = 30.0  # each read on a connection (request line, headers) waits at most this long
 BODY_TIMEOUT_SECONDS = 30.0  # the whole body must arrive within this
 LISTEN_BACKLOG = 128  # socketserver's default of 5 refuses connections under a modest burst
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,12}")
 
 LambdaHandler = Callable[[dict[str, Any], Any], Mapping[str, Any]]
+
+
+class Stopped(BaseException):
+    """A stop signal arrived (a BaseException, like KeyboardInterrupt, so that work in progress unwinds)."""
+
+
+def _on_stop_signal(signum: int, frame: FrameType | None) -> None:
+    ignore_stop_signals()  # a second Ctrl-C must not cut the clean-up short
+    raise Stopped(signal.Signals(signum).name)
+
+
+def ignore_stop_signals() -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+@contextmanager
+def stop_signals() -> Iterator[None]:
+    """Within the block (main thread only) a stop signal raises ``Stopped``; the previous handlers come back
+    after it. Installed explicitly because a process inherits ignored signals: a script's background job
+    (``cmd &``) starts with SIGINT ignored, Python then never raises KeyboardInterrupt, and the server would
+    outlive every Ctrl-C and ``kill -INT``."""
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, _on_stop_signal)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:  # None: set outside Python, cannot be put back
+                signal.signal(sig, handler)
 
 
 class RemoteBindRefused(ValueError):
@@ -302,6 +340,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
     try:
+        with stop_signals():
+            return _serve(args)
+    except Stopped:
+        return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
         server = make_server(args.host, args.port, allow_remote=args.allow_remote, quiet=args.quiet)
     except RemoteBindRefused as error:
         print(f"serve: {error}", file=sys.stderr)
@@ -312,8 +358,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"serve: {server_url(server)} (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
         server.server_close()
     return 0

@@ -21,6 +21,7 @@ import pytest
 
 from localstage import LocalStage, PgBouncerServer, PostgresServer, missing_binaries, port_is_open
 from localstage.services import descendant_processes, reap_orphans, still_running
+from tests.runtime.test_serve import WITH_STOP_SIGNALS
 
 pytestmark = pytest.mark.skipif(
     bool(missing_binaries()), reason=f"PostgreSQL 15 / PgBouncer not installed: {missing_binaries()}"
@@ -80,10 +81,13 @@ def test_context_manager_leaves_nothing_on_error() -> None:
     assert not seen["workdir"].exists()
 
 
-def run_localstage(*extra: str) -> tuple[subprocess.Popen[str], dict[str, int], Path, str]:
-    """Start `python -m localstage`, wait (bounded) until it serves; its ports, workdir and output so far."""
+def run_localstage(
+    *extra: str, inherited: str = "SIG_DFL"
+) -> tuple[subprocess.Popen[str], dict[str, int], Path, str]:
+    """Start `python -m localstage` with SIGINT/SIGTERM set to ``inherited``, wait (bounded) until it
+    serves; its ports, workdir and output so far."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "localstage", "--port", "0", *extra],
+        [sys.executable, "-c", WITH_STOP_SIGNALS, inherited, "-m", "localstage", "--port", "0", *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -106,9 +110,13 @@ def run_localstage(*extra: str) -> tuple[subprocess.Popen[str], dict[str, int], 
     return process, ports, env_file.parent, output
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=lambda sig: sig.name)
-def test_localstage_stops_everything_on_signal(stop_signal: signal.Signals) -> None:
-    process, ports, workdir, started_output = run_localstage("--duration", "120")
+@pytest.mark.parametrize(
+    ("stop_signal", "inherited"),
+    [(signal.SIGINT, "SIG_DFL"), (signal.SIGTERM, "SIG_DFL"), (signal.SIGINT, "SIG_IGN")],
+    ids=["SIGINT", "SIGTERM", "SIGINT-inherited-ignored"],
+)
+def test_localstage_stops_everything_on_signal(stop_signal: signal.Signals, inherited: str) -> None:
+    process, ports, workdir, started_output = run_localstage("--duration", "120", inherited=inherited)
     try:
         assert set(ports) == {"postgres", "pgbouncer", "health"}
         family = descendant_processes(process.pid)
