@@ -31,7 +31,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import pulumi
 
@@ -139,10 +139,47 @@ class LambdaArtifact:
 LayerBuilder = Callable[[BuildSpec], LambdaArtifact]
 
 
-def planned_layer(spec: BuildSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> LambdaArtifact:
-    """The artifact ``build_layer`` would produce, without building it (no pip, no network)."""
+class _ArtifactSpec(Protocol):
+    """What the build cache needs of a spec: the fingerprint of its inputs and the zip's name for it."""
+
+    def fingerprint(self) -> str: ...
+
+    def artifact_name(self, fingerprint: str) -> str: ...
+
+
+def _planned(spec: _ArtifactSpec, cache_dir: Path) -> LambdaArtifact:
     fingerprint = spec.fingerprint()
     return LambdaArtifact(cache_dir / spec.artifact_name(fingerprint), fingerprint)
+
+
+def _cached_build(
+    spec: _ArtifactSpec,
+    cache_dir: Path,
+    *,
+    force: bool,
+    fill: Callable[[Path], None],
+    site_depth: int,
+) -> LambdaArtifact:
+    """Reuse ``spec``'s zip from ``cache_dir``, else ``fill`` an empty tree and zip it there atomically."""
+    planned = _planned(spec, cache_dir)
+    destination = planned.path
+    if force or not destination.is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="ballast-build-", dir=cache_dir) as work:
+            tree = Path(work) / "tree"
+            tree.mkdir()
+            fill(tree)
+            partial = Path(work) / destination.name
+            write_deterministic_zip(tree, partial, site_depth=site_depth)
+            os.replace(partial, destination)  # atomic: a concurrent build never sees half a zip
+    return LambdaArtifact(
+        destination, planned.fingerprint, sha256_base64(destination), tuple(zip_entries(destination))
+    )
+
+
+def planned_layer(spec: BuildSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> LambdaArtifact:
+    """The artifact ``build_layer`` would produce, without building it (no pip, no network)."""
+    return _planned(spec, cache_dir)
 
 
 def build_layer(
@@ -153,21 +190,13 @@ def build_layer(
     pip: Sequence[str] = (sys.executable, "-m", "pip"),
 ) -> LambdaArtifact:
     """Build (or reuse from ``cache_dir``) the layer zip for ``spec``."""
-    fingerprint = spec.fingerprint()
-    destination = cache_dir / spec.artifact_name(fingerprint)
-    if force or not destination.is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="ballast-build-", dir=cache_dir) as work:
-            tree = Path(work) / "tree"
-            site = tree / LAYER_PREFIX
-            install_dependencies(spec, site, pip=pip)
-            copy_runtime(spec, site / RUNTIME_PACKAGE)
-            partial = Path(work) / destination.name
-            write_deterministic_zip(tree, partial)
-            os.replace(partial, destination)  # atomic: a concurrent build never sees half a zip
-    return LambdaArtifact(
-        destination, fingerprint, sha256_base64(destination), tuple(zip_entries(destination))
-    )
+
+    def fill(tree: Path) -> None:
+        site = tree / LAYER_PREFIX
+        install_dependencies(spec, site, pip=pip)
+        copy_runtime(spec, site / RUNTIME_PACKAGE)
+
+    return _cached_build(spec, cache_dir, force=force, fill=fill, site_depth=1)
 
 
 def install_dependencies(spec: BuildSpec, target: Path, *, pip: Sequence[str]) -> None:
@@ -325,8 +354,7 @@ CodeBuilder = Callable[[CodeSpec], LambdaArtifact]
 
 def planned_code(spec: CodeSpec, *, cache_dir: Path = DEFAULT_CACHE_DIR) -> LambdaArtifact:
     """The artifact ``build_code`` would produce, without building it (no pip, no network)."""
-    fingerprint = spec.fingerprint()
-    return LambdaArtifact(cache_dir / spec.artifact_name(fingerprint), fingerprint)
+    return _planned(spec, cache_dir)
 
 
 def build_code(
@@ -337,32 +365,23 @@ def build_code(
     pip: Sequence[str] = (sys.executable, "-m", "pip"),
 ) -> LambdaArtifact:
     """Build (or reuse from ``cache_dir``) one function's code zip."""
-    fingerprint = spec.fingerprint()
-    destination = cache_dir / spec.artifact_name(fingerprint)
-    if force or not destination.is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="ballast-build-", dir=cache_dir) as work:
-            tree = Path(work) / "tree"
-            tree.mkdir()
-            if spec.requirements is not None:
-                pip_install(
-                    spec.requirements,
-                    tree,
-                    architecture=spec.architecture,
-                    python_version=spec.python_version,
-                    constraints=None,  # the team pins its own; the layer's constraints are the layer's
-                    pip=pip,
-                )
-            for source in spec.files():
-                target = tree / source.relative_to(spec.code_dir)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(source, target)
-            partial = Path(work) / destination.name
-            write_deterministic_zip(tree, partial, site_depth=0)
-            os.replace(partial, destination)
-    return LambdaArtifact(
-        destination, fingerprint, sha256_base64(destination), tuple(zip_entries(destination))
-    )
+
+    def fill(tree: Path) -> None:
+        if spec.requirements is not None:
+            pip_install(
+                spec.requirements,
+                tree,
+                architecture=spec.architecture,
+                python_version=spec.python_version,
+                constraints=None,  # the team pins its own; the layer's constraints are the layer's
+                pip=pip,
+            )
+        for source in spec.files():
+            target = tree / source.relative_to(spec.code_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+    return _cached_build(spec, cache_dir, force=force, fill=fill, site_depth=0)
 
 
 def function_release(function: str, layer: LambdaArtifact, code: LambdaArtifact | None) -> str:
