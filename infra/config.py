@@ -116,6 +116,23 @@ class Profile(StrEnum):
     PREVIEW = "preview"
 
 
+# Staging's alarm thresholds, written once: a preview that turns alarms on gets the same ones.
+STAGING_ALARM_THRESHOLDS: Final[Mapping[str, int]] = {
+    "periodSeconds": 300,
+    "evaluationPeriods": 3,
+    "datapointsToAlarm": 2,
+    "functionErrors": 5,
+    "functionThrottles": 5,
+    "durationPercentOfTimeout": 90,
+    "concurrencyPercentOfReserved": 90,
+    "answers5xx": 20,
+    "databaseUnavailableAnswers": 10,
+    "http5xxPercent": 20,
+    "httpLatencyP95Ms": 5000,
+    "sentryErrorCount": 50,
+    "sentryErrorWindowMinutes": 60,
+}
+
 # Per-profile defaults, keyed by config key (without the namespace). Stack files override any of them.
 PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
     Profile.PRODUCTION: {
@@ -169,21 +186,7 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
         # Lighter than production: fewer, slower alarms (longer windows, higher thresholds).
         "alarmsEnabled": True,
         "sentryAlertsEnabled": True,
-        ALARM_THRESHOLDS_KEY: {
-            "periodSeconds": 300,
-            "evaluationPeriods": 3,
-            "datapointsToAlarm": 2,
-            "functionErrors": 5,
-            "functionThrottles": 5,
-            "durationPercentOfTimeout": 90,
-            "concurrencyPercentOfReserved": 90,
-            "answers5xx": 20,
-            "databaseUnavailableAnswers": 10,
-            "http5xxPercent": 20,
-            "httpLatencyP95Ms": 5000,
-            "sentryErrorCount": 50,
-            "sentryErrorWindowMinutes": 60,
-        },
+        ALARM_THRESHOLDS_KEY: STAGING_ALARM_THRESHOLDS,
     },
     Profile.PREVIEW: {
         "neonProjectStack": "production",
@@ -203,21 +206,7 @@ PROFILE_DEFAULTS: Final[Mapping[Profile, Mapping[str, Any]]] = {
         # Off unless the stack asks (ballast:alarmsEnabled / ballast:sentryAlertsEnabled); then staging's.
         "alarmsEnabled": False,
         "sentryAlertsEnabled": False,
-        ALARM_THRESHOLDS_KEY: {
-            "periodSeconds": 300,
-            "evaluationPeriods": 3,
-            "datapointsToAlarm": 2,
-            "functionErrors": 5,
-            "functionThrottles": 5,
-            "durationPercentOfTimeout": 90,
-            "concurrencyPercentOfReserved": 90,
-            "answers5xx": 20,
-            "databaseUnavailableAnswers": 10,
-            "http5xxPercent": 20,
-            "httpLatencyP95Ms": 5000,
-            "sentryErrorCount": 50,
-            "sentryErrorWindowMinutes": 60,
-        },
+        ALARM_THRESHOLDS_KEY: STAGING_ALARM_THRESHOLDS,
     },
 }
 
