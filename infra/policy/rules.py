@@ -307,34 +307,34 @@ def lambda_runtime_supported(args: ResourceValidationArgs, report_violation: Rep
         )
 
 
+def _wildcard_origins(props: Mapping[str, Any], *path: str) -> list[int]:
+    """The indices of ``'*'`` in the known origins list at ``path`` (none if unknown or not a list)."""
+    origins = lookup(props, *path)
+    if origins is UNKNOWN or not isinstance(origins, Sequence) or isinstance(origins, str):
+        return []
+    return [index for index in range(len(origins)) if lookup(origins, index) == "*"]
+
+
 def function_url_cors_restricted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != FUNCTION_URL_TYPE or not in_production(args):
         return
-    origins = lookup(args.props, "cors", "allowOrigins")
-    if origins is UNKNOWN or not isinstance(origins, Sequence) or isinstance(origins, str):
-        return
-    for index in range(len(origins)):
-        if lookup(origins, index) == "*":
-            report_violation(
-                f"{_subject(args)}: cors.allowOrigins[{index}] is '*', so any web site can call the "
-                "production function from a browser. List the production origins (ballast config) instead.",
-                None,
-            )
+    for index in _wildcard_origins(args.props, "cors", "allowOrigins"):
+        report_violation(
+            f"{_subject(args)}: cors.allowOrigins[{index}] is '*', so any web site can call the "
+            "production function from a browser. List the production origins (ballast config) instead.",
+            None,
+        )
 
 
 def http_api_cors_restricted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != HTTP_API_TYPE or not in_production(args):
         return
-    origins = lookup(args.props, "corsConfiguration", "allowOrigins")
-    if origins is UNKNOWN or not isinstance(origins, Sequence) or isinstance(origins, str):
-        return
-    for index in range(len(origins)):
-        if lookup(origins, index) == "*":
-            report_violation(
-                f"{_subject(args)}: corsConfiguration.allowOrigins[{index}] is '*', so any web site can "
-                "call the production API from a browser. List the production origins (ballast:corsOrigins).",
-                None,
-            )
+    for index in _wildcard_origins(args.props, "corsConfiguration", "allowOrigins"):
+        report_violation(
+            f"{_subject(args)}: corsConfiguration.allowOrigins[{index}] is '*', so any web site can "
+            "call the production API from a browser. List the production origins (ballast:corsOrigins).",
+            None,
+        )
 
 
 # Logs ----------------------------------------------------------------------------------------------------
