@@ -316,6 +316,7 @@ def _wildcard_origins(props: Mapping[str, Any], *path: str) -> list[int]:
 
 
 def function_url_cors_restricted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Checks that no production function URL allows every origin (`*`) in its CORS settings."""
     if args.resource_type != FUNCTION_URL_TYPE or not in_production(args):
         return
     for index in _wildcard_origins(args.props, "cors", "allowOrigins"):
@@ -327,6 +328,7 @@ def function_url_cors_restricted(args: ResourceValidationArgs, report_violation:
 
 
 def http_api_cors_restricted(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    """Checks that no production HTTP API allows every origin (`*`) in its CORS configuration."""
     if args.resource_type != HTTP_API_TYPE or not in_production(args):
         return
     for index in _wildcard_origins(args.props, "corsConfiguration", "allowOrigins"):
