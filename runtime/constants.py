@@ -29,6 +29,10 @@ HEALTH_CHECK_TIMEOUT_SECONDS = "HEALTH_CHECK_TIMEOUT_SECONDS"
 APP_SECRET = "APP_SECRET"
 LOG_LEVEL = "LOG_LEVEL"
 CORS_ORIGINS = "CORS_ORIGINS"
+# Powertools' development mode puts tracebacks into error responses: refused in production. Named apart
+# from its value so `ballast:environment` may still set it (names equal to values are the program's own).
+POWERTOOLS_DEV_VARIABLE = "POWERTOOLS_DEV"
+POWERTOOLS_TRUE_VALUES = frozenset({"1", "y", "yes", "t", "true", "on"})  # its strtobool's truths
 FEATURE_PREFIX = "FEATURE_"
 FEATURE_SUFFIX = "_ENABLED"
 

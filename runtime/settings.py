@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=constants.CORS_ORIGINS
     )
+    powertools_dev: str | None = Field(default=None, validation_alias=constants.POWERTOOLS_DEV_VARIABLE)
 
     @model_validator(mode="before")
     @classmethod
@@ -297,6 +298,17 @@ def _check(settings: Settings) -> tuple[list[Problem], list[Problem]]:
             )
         )
     problems.extend(_cors_problems(settings))
+    if (
+        settings.is_production
+        and (settings.powertools_dev or "").strip().lower() in constants.POWERTOOLS_TRUE_VALUES
+    ):
+        problems.append(
+            Problem(
+                constants.POWERTOOLS_DEV_VARIABLE,
+                "turns on Powertools' development mode (tracebacks in error responses)",
+                "unset it in production",
+            )
+        )
     present = {
         constants.DATABASE_URL: settings.database_url,
         constants.SENTRY_DSN: settings.sentry_dsn,

@@ -203,3 +203,20 @@ def test_every_settings_field_reads_a_named_constant() -> None:
     names = {value for key, value in vars(constants).items() if key.isupper() and isinstance(value, str)}
     assert set(VARIABLES) <= names
     assert len(VARIABLES) == len(Settings.model_fields)
+
+
+@pytest.mark.parametrize("value", ["true", "1", "YES", " on "])
+def test_production_refuses_powertools_development_mode(value: str) -> None:
+    error = problems_of(broken(**{constants.POWERTOOLS_DEV_VARIABLE: value}))
+    assert [problem.variable for problem in error.problems] == [constants.POWERTOOLS_DEV_VARIABLE]
+
+
+@pytest.mark.parametrize(
+    ("profile_env", "value"),
+    [({}, "false"), ({}, ""), ({constants.BALLAST_STAGE: "staging"}, "true")],
+)
+def test_powertools_development_mode_is_allowed_off_or_outside_production(
+    profile_env: dict[str, str], value: str
+) -> None:
+    env = {**VALID_PRODUCTION, **profile_env, constants.POWERTOOLS_DEV_VARIABLE: value}
+    assert (load_settings(env).powertools_dev or "") == value  # an empty variable reads as unset
