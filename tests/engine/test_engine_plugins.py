@@ -12,12 +12,10 @@ import importlib
 import json
 import pickletools
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
-import grpc
 import pytest
 import yaml
 from google.protobuf import empty_pb2
@@ -41,6 +39,7 @@ from tests.engine.engine import (
     provider_host,
     provider_launcher_command,
 )
+from tests.fixtures.analyzer import serve_policy_pack
 
 DATA: Final = Path(__file__).resolve().parent / "data"
 RECORDED: Final = json.loads((DATA / "providers-2d603d4.json").read_text(encoding="utf-8"))
@@ -144,34 +143,10 @@ def analyzer(project: Project) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     venv = (pack / options["virtualenv"]).resolve()
     assert venv == (project.root / ".venv").resolve()
     env = child_env({"PULUMI_PROJECT": "ballast", "PULUMI_STACK": "production", "PULUMI_DRY_RUN": "true"})
-    process = subprocess.Popen(
-        [str(venv / "bin" / "python"), "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(pack)],
-        cwd=pack,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        lines: list[str] = []
-        assert process.stdout is not None
-        stdout = process.stdout
-        reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(STARTUP_TIMEOUT_SECONDS)
-        port = lines[0].strip() if lines else ""
-        if not port.isdigit():
-            process.kill()
-            pytest.fail(f"the policy pack printed {port!r}: {process.communicate(timeout=10)[1][-3000:]}")
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield analyzer_pb2_grpc.AnalyzerStub(channel)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    with serve_policy_pack(
+        [str(venv / "bin" / "python")], pack, cwd=pack, env=env, startup_timeout=STARTUP_TIMEOUT_SECONDS
+    ) as stub:
+        yield stub
 
 
 def test_the_policy_pack_finds_its_code_and_virtualenv_when_started_from_its_directory(

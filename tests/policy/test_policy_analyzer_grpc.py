@@ -9,14 +9,11 @@ No Pulumi CLI is needed: only the analyzer process, on 127.0.0.1, stopped at the
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
@@ -25,6 +22,7 @@ from pulumi_policy import EnforcementLevel
 from infra.policy import rules
 from infra.policy.evaluate import reconcile_config
 from infra.policy.pack import PACK_ENFORCEMENT_LEVEL, build_policies, initial_config
+from tests.fixtures.analyzer import serve_policy_pack
 from tests.policy.support import PLANTED_SECRET, planted_url, resource, run, secret
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -49,42 +47,14 @@ FUNCTION_PROPS: dict[str, Any] = {
 def analyzer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env |= {"PULUMI_PROJECT": "ballast", "PULUMI_STACK": "production", "PULUMI_DRY_RUN": "true"}
-    process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(POLICY_DIR)],
+    with serve_policy_pack(
+        [sys.executable],
+        POLICY_DIR,
         cwd=tmp_path_factory.mktemp("elsewhere"),  # the pack must find the repository on its own
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        port = _first_line(process, STARTUP_TIMEOUT_SECONDS)
-        assert port.isdigit(), f"the analyzer printed {port!r}; stderr: {_stderr(process)}"
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield analyzer_pb2_grpc.AnalyzerStub(channel)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _first_line(process: subprocess.Popen[str], timeout: float) -> str:
-    lines: list[str] = []
-    stdout = process.stdout
-    assert stdout is not None
-    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return lines[0].strip() if lines else ""
-
-
-def _stderr(process: subprocess.Popen[str]) -> str:
-    process.kill()
-    _, err = process.communicate(timeout=10)
-    return err[-2000:]
+        startup_timeout=STARTUP_TIMEOUT_SECONDS,
+    ) as stub:
+        yield stub
 
 
 def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
