@@ -11,6 +11,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,9 @@ def functions(stage_env: dict[str, str], schema: None, monkeypatch: pytest.Monke
     return local_functions(config, REPO_ROOT)
 
 
-@pytest.fixture
-def base_url(functions: LocalFunctions) -> Iterator[str]:
+@contextmanager
+def serving(functions: LocalFunctions) -> Iterator[str]:
+    """The functions behind a local server on a free port: its base URL, the server stopped after."""
     server = make_server("127.0.0.1", 0, handler=functions, quiet=True)
     serve_in_thread(server)
     try:
@@ -66,6 +68,12 @@ def base_url(functions: LocalFunctions) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def base_url(functions: LocalFunctions) -> Iterator[str]:
+    with serving(functions) as url:
+        yield url
 
 
 def call(
@@ -136,19 +144,12 @@ def test_an_exhausted_pool_answers_503_with_an_error_id(
     monkeypatch.setenv(constants.DB_POOL_MAX_SIZE, "1")
     monkeypatch.setenv(constants.DB_POOL_TIMEOUT_SECONDS, "0.5")
     config = read_config(REPO_ROOT, "staging")
-    functions = local_functions(config, REPO_ROOT)
-    server = make_server("127.0.0.1", 0, handler=functions, quiet=True)
-    serve_in_thread(server)
-    try:
-        url = server_url(server, "")
+    with serving(local_functions(config, REPO_ROOT)) as url:
         assert call(url, "GET", "/api/stats")[0] == 200  # the pool opens and serves
         with db.connection(timeout=5):  # its only connection, busy elsewhere while the routes are called
             assert_error_response(*call(url, "GET", "/api/items"), 503)
             assert_error_response(*call(url, "POST", "/api/items", {"name": "x"}), 503)
         assert call(url, "GET", "/api/stats")[0] == 200  # and serves again once it is free
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.drill
@@ -163,11 +164,7 @@ def test_a_stopped_postgres_answers_503_and_the_error_reaches_sentry_scrubbed(
     monkeypatch.setenv(constants.SENTRY_DSN, sentry_sink.dsn)
     monkeypatch.setenv(constants.SENTRY_SAMPLE_RATE, "1.0")
     config = read_config(REPO_ROOT, "staging")
-    functions = local_functions(config, REPO_ROOT)
-    server = make_server("127.0.0.1", 0, handler=functions, quiet=True)
-    serve_in_thread(server)
-    try:
-        url = server_url(server, "")
+    with serving(local_functions(config, REPO_ROOT)) as url:
         assert call(url, "POST", "/api/items", {"name": "before"})[0] == 201
         request.getfixturevalue("postgres_down")  # stopped now, restarted at teardown
         headers = {"Authorization": TOKEN, "Cookie": f"session={EMAIL}", "X-Request-ID": "req-pg-down"}
@@ -183,9 +180,6 @@ def test_a_stopped_postgres_answers_503_and_the_error_reaches_sentry_scrubbed(
         for planted in (TOKEN, "planted-token-Zq81xV", EMAIL):
             assert planted not in sent
         assert event["request"]["url"].endswith("/api/items")
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_bug_in_a_route_is_a_500_with_an_error_id(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
