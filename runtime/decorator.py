@@ -111,7 +111,7 @@ def _invoke(handler: Handler, event: Any, context: Any) -> dict[str, Any]:
             request_id, functools.partial(sentry_details, event, context), ends_at=ends_at
         ) as invocation:
             try:
-                response = as_http_response(handler(event, context))
+                response = as_http_response(handler(event, context), request_id)
             except DatabaseUnavailable as error:
                 response = _failure(503, error, request_id, kind="database_unavailable")
             except Exception as error:
@@ -121,7 +121,6 @@ def _invoke(handler: Handler, event: Any, context: Any) -> dict[str, Any]:
                 invocation.flush()  # bounded; waits only if this invocation captured an event
     finally:
         deadlines.reset_invocation_end(token)
-    response = with_request_id(response, request_id)
     logs.log_invocation(event, response, request_id=request_id, started=started)  # the alarms' JSON line
     return response
 
@@ -143,7 +142,9 @@ def _failure(status: int, error: Exception, request_id: str, *, kind: str) -> di
 
 def request_id_of(event: Any) -> str:
     """The caller's ``X-Request-ID`` (any header case) when it is sane, else the function URL's own request
-    ID (``requestContext.requestId``, what Lambda logs too), else a new UUID4."""
+    ID (``requestContext.requestId``, what Lambda logs too), else a new UUID4. Sane: it matches
+    ``REQUEST_ID_PATTERN`` and the scrubber leaves it as it is (a card number or a registered secret sent as a
+    request ID is replaced, never echoed or logged), so the ID needs no scrubbing wherever it goes."""
     event = _mapping(event)
     headers = _mapping(event.get("headers"))
     value = headers.get("x-request-id")  # function URLs lower-case header names: the usual hit
@@ -153,30 +154,32 @@ def request_id_of(event: Any) -> str:
                 value = candidate
                 break
     if value is not None:
-        return value if isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value) else str(uuid.uuid4())
-    own = _mapping(event.get("requestContext")).get("requestId")
+        sane = isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value) and scrub.scrub_text(value) == value
+        return value if sane else str(uuid.uuid4())
+    own = _mapping(event.get("requestContext")).get("requestId")  # set by AWS, not by the caller
     if isinstance(own, str) and REQUEST_ID_PATTERN.fullmatch(own):
         return own
     return str(uuid.uuid4())
 
 
-def as_http_response(result: Any) -> dict[str, Any]:
-    """The handler's result as a v2 response: a mapping with ``statusCode`` as is, anything else the way a
-    function URL reads it (200, JSON: a string is the body, other values are JSON-encoded)."""
+def as_http_response(result: Any, request_id: str) -> dict[str, Any]:
+    """The handler's result as a v2 response carrying ``X-Request-ID``: a mapping with ``statusCode`` as is
+    (any request ID header of its own replaced), anything else the way a function URL reads it (200, JSON: a
+    string is the body, other values are JSON-encoded)."""
     if (type(result) is dict or isinstance(result, Mapping)) and "statusCode" in result:
-        return dict(result)
+        headers = {
+            name: value
+            for name, value in _mapping(result.get("headers")).items()
+            if not (isinstance(name, str) and name.lower() == _REQUEST_ID_HEADER_LOWER)
+        }
+        headers[errors.REQUEST_ID_HEADER] = request_id
+        return {**result, "headers": headers}
     body = result if isinstance(result, str) else json.dumps(result)
-    return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": body}
-
-
-def with_request_id(response: Mapping[str, Any], request_id: str) -> dict[str, Any]:
-    headers = {
-        name: value
-        for name, value in _mapping(response.get("headers")).items()
-        if not (isinstance(name, str) and name.lower() == _REQUEST_ID_HEADER_LOWER)
+    return {
+        "statusCode": 200,
+        "headers": {"Content-Type": "application/json", errors.REQUEST_ID_HEADER: request_id},
+        "body": body,
     }
-    headers[errors.REQUEST_ID_HEADER] = request_id
-    return {**response, "headers": headers}
 
 
 _REQUEST_ID_HEADER_LOWER = errors.REQUEST_ID_HEADER.lower()

@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from runtime import constants, deadlines, logs, scrub
+from runtime import constants, deadlines, scrub
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -228,21 +228,13 @@ def _start_sdk(
 ) -> None:
     import sentry_sdk
     from sentry_sdk.integrations import Integration
-    from sentry_sdk.integrations.logging import (
-        LoggingIntegration,
-        ignore_logger,
-        ignore_logger_for_sentry_logs,
-    )
+    from sentry_sdk.integrations.logging import LoggingIntegration, ignore_logger
 
     integrations: list[Integration] = [
         LoggingIntegration(level=state.breadcrumb_level, event_level=logging.ERROR),
     ]
     for name in DUPLICATE_ERROR_LOGGERS:
         ignore_logger(name)
-    # The per-invocation access line is for CloudWatch: as a breadcrumb (INFO outside production) it cost a
-    # scrub per request and filled the process scope's breadcrumbs, which each invocation's fork copies.
-    ignore_logger(logs.ACCESS_LOGGER)
-    ignore_logger_for_sentry_logs(logs.ACCESS_LOGGER)
     init_options: dict[str, Any] = {
         "dsn": dsn,
         "environment": state.environment,

@@ -33,6 +33,7 @@ MAX_BODY_BYTES = 1024
 TRUNCATED_MARKER = "…[truncated]"
 MAX_DEPTH = 32  # deeper than any Sentry event: whatever lies below is withheld rather than walked
 MIN_KNOWN_SECRET_LENGTH = 8  # shorter values would blank out ordinary words
+RECURRING_TEXT_CACHE_SIZE = 1024  # distinct routes remembered by scrub_recurring_text (at most 200 chars each)
 _MAX_BODY_SCAN = 16 * MAX_BODY_BYTES
 MAX_JSON_IN_STRING = 64 * 1024  # a JSON document in a string larger than this gets the text rules only
 _CARD_SIZED = 10**12  # 13 digits and up
@@ -214,11 +215,13 @@ class _KnownSecrets:
             # Longest first, so a secret that contains another is withheld whole.
             alternatives = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(value) for value in alternatives))
+            scrub_recurring_text.cache_clear()  # its answers were given without the new secret
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
             self._pattern = None
+            scrub_recurring_text.cache_clear()
 
     def scrub(self, text: str) -> str:
         pattern = self._pattern
@@ -287,6 +290,13 @@ def scrub_text(text: str) -> str:
     if _CARD_GATE.search(text):
         text = _CARD.sub(_filtered_card, text)
     return _known_secrets.scrub(text)
+
+
+@functools.lru_cache(maxsize=RECURRING_TEXT_CACHE_SIZE)
+def scrub_recurring_text(text: str) -> str:
+    """``scrub_text`` for values that recur from request to request (a route, a method): remembered, so the
+    usual answer is a lookup; registering a secret forgets every answer."""
+    return scrub_text(text)
 
 
 def _filtered_card(match: re.Match[str]) -> str:

@@ -169,8 +169,9 @@ def test_metric_filters_match_the_runtimes_own_lines() -> None:
         return True
 
     def line(status: int) -> dict[str, Any]:
-        record = logs.invocation_record({}, {"statusCode": status}, request_id="r", duration_ms=1)
-        decoded: dict[str, Any] = json.loads(json.dumps(record))
+        decoded: dict[str, Any] = json.loads(
+            logs.invocation_line({}, {"statusCode": status}, request_id="r", duration_ms=1)
+        )
         return decoded
 
     assert [matches(ANSWERS_5XX_PATTERN, line(s)) for s in (200, 404, 500, 503)] == [False, False, True, True]

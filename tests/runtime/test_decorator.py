@@ -19,7 +19,7 @@ import pytest
 import sentry_sdk
 
 from localstage import LocalStage
-from runtime import constants, decorator, errors, lambda_handler, observability
+from runtime import constants, decorator, errors, lambda_handler, observability, scrub
 from runtime.db import DatabaseUnavailable
 from tests.fixtures.sentry_bugsink import Bugsink
 from tests.fixtures.sentry_sink import SentrySink, SinkMode
@@ -166,7 +166,7 @@ def test_success_passes_through_with_the_callers_request_id(configure: Configure
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "has space", "x" * 129, "<script>", EMAIL, "a,b", "line\nbreak", "ünïcode"],
+    [None, "", "has space", "x" * 129, "<script>", EMAIL, "a,b", "line\nbreak", "ünïcode", "4111-1111-1111-1111"],
 )
 def test_insane_or_missing_request_ids_are_replaced(configure: Configure, header: str | None) -> None:
     configure("development")
@@ -175,6 +175,16 @@ def test_insane_or_missing_request_ids_are_replaced(configure: Configure, header
     request_id = response["headers"]["X-Request-ID"]
     assert uuid.UUID(request_id).version == 4
     assert request_id != header
+
+
+def test_a_registered_secret_sent_as_request_id_is_replaced(configure: Configure) -> None:
+    configure("development")
+    scrub.register_secret(APP_SECRET)
+    try:
+        response = lambda_handler(ok_handler)(v2_event(headers={"x-request-id": APP_SECRET}), None)
+    finally:
+        scrub.forget_registered_secrets()
+    assert uuid.UUID(response["headers"]["X-Request-ID"]).version == 4
 
 
 @pytest.mark.parametrize(

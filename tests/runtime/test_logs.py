@@ -4,13 +4,15 @@ filters read, and never a secret."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runtime import errors, lambda_handler, logs, scrub
+from runtime.decorator import REQUEST_ID_PATTERN
 from tests.runtime import test_decorator
 from tests.runtime.test_decorator import (
     APP_SECRET,
@@ -24,14 +26,6 @@ from tests.runtime.test_decorator import (
 
 pytestmark = pytest.mark.usefixtures("clean_sentry")
 configure = test_decorator.configure  # the decorator tests' environment fixture
-
-
-@pytest.fixture(autouse=True)
-def fresh_access_logger() -> None:
-    """The access logger gets its handler on first use: start each test without it."""
-    logger = logging.getLogger(logs.ACCESS_LOGGER)
-    for handler in [h for h in logger.handlers if type(h).__module__ == logs.__name__]:
-        logger.removeHandler(handler)
 
 
 def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
@@ -103,7 +97,7 @@ def test_an_http_api_route_key_is_logged_without_path_values() -> None:
         "rawPath": "/items/42",
         "requestContext": {"http": {"method": "GET"}},
     }
-    record = logs.invocation_record(event, {"statusCode": 200}, request_id="r", duration_ms=1.234)
+    record = json.loads(logs.invocation_line(event, {"statusCode": 200}, request_id="r", duration_ms=1.234))
     assert (record[logs.ROUTE_FIELD], record[logs.DURATION_FIELD]) == ("/items/{id}", 1.23)
 
 
@@ -123,10 +117,36 @@ def test_the_line_is_no_sentry_breadcrumb(
     lambda_handler(failing_handler)(v2_event(), None)
     assert len(lines(capsys)) == 2
     [sent] = sentry_sink.wait_for_events(1)
-    crumbs = sent.get("breadcrumbs", {}).get("values", [])
-    assert not [crumb for crumb in crumbs if crumb.get("category") == logs.ACCESS_LOGGER]
     import sentry_sdk
 
     # The line is written after the invocation scope: it would land in the process scope.
     process_crumbs = list(sentry_sdk.get_isolation_scope()._breadcrumbs)
-    assert not [crumb for crumb in process_crumbs if crumb.get("category") == logs.ACCESS_LOGGER]
+    for crumb in [*sent.get("breadcrumbs", {}).get("values", []), *process_crumbs]:
+        assert f'"{logs.TYPE_FIELD}":"{logs.LINE_TYPE}"' not in str(crumb.get("message"))
+
+
+@given(
+    request_id=st.from_regex(REQUEST_ID_PATTERN, fullmatch=True),
+    method=st.one_of(st.text(max_size=10), st.none(), st.integers()),
+    path=st.text(max_size=300),
+    status=st.one_of(st.integers(min_value=100, max_value=599), st.none(), st.text(max_size=3)),
+    duration_ms=st.floats(min_value=0, max_value=1e6, allow_nan=False),
+)
+def test_the_line_is_the_compact_json_of_its_fields(
+    request_id: str, method: Any, path: str, status: Any, duration_ms: float
+) -> None:
+    event = {"rawPath": path, "requestContext": {"http": {"method": method}}}
+    error_id = errors.new_error_id()
+    response = {"statusCode": status, "body": json.dumps({"errorId": error_id})}
+    expected: dict[str, Any] = {
+        logs.TYPE_FIELD: logs.LINE_TYPE,
+        logs.REQUEST_ID_FIELD: request_id,
+        logs.METHOD_FIELD: method if isinstance(method, str) else "",
+        logs.ROUTE_FIELD: scrub.scrub_text(path[: logs.MAX_ROUTE_CHARS]),
+        logs.STATUS_FIELD: status if isinstance(status, int) else None,
+        logs.DURATION_FIELD: round(duration_ms, 2),
+    }
+    if isinstance(status, int) and status >= 500:
+        expected[logs.ERROR_ID_FIELD] = error_id
+    line = logs.invocation_line(event, response, request_id=request_id, duration_ms=duration_ms)
+    assert line == json.dumps(expected, separators=(",", ":"))

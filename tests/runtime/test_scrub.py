@@ -528,3 +528,14 @@ def test_query_strings_lose_their_credentials() -> None:
     }
     scrubbed = scrub.scrub_request(request)
     assert scrubbed["query_string"] == f"code={FILTERED}&state={FILTERED}&page=2"
+
+
+def test_a_remembered_answer_is_forgotten_when_a_secret_is_registered() -> None:
+    route = "/api/reset/Hq3Lm8Vt2Rk9Xz5B"
+    assert scrub.scrub_recurring_text(route) == route  # remembered: no secret yet
+    scrub.register_secret("Hq3Lm8Vt2Rk9Xz5B")
+    try:
+        assert scrub.scrub_recurring_text(route) == f"/api/reset/{scrub.FILTERED}"
+    finally:
+        scrub.forget_registered_secrets()
+    assert scrub.scrub_recurring_text(route) == route
