@@ -5,8 +5,9 @@ alike:
 * `GET /api/health` through `runtime.handler.handle` (an in-process function-URL event: decorator, Sentry,
   readiness, JSON);
 * a function written as the README shows (`@lambda_handler`, one query through `get_pool().connection()`);
-* where the overhead goes: the bounded lease alone (`with get_pool().connection()` + the query) and the
-  health endpoint without the decorator (`runtime.handler.route`).
+* where the overhead goes: the bounded lease alone (`with get_pool().connection()` + the query), the
+  health endpoint without the decorator (`runtime.handler.route`), and the decorator alone (a decorated
+  handler making no call: its cost as a share of the floor).
 
 Round trips per request are counted from PgBouncer's `SHOW STATS` (`total_query_count`) over the run.
 """
@@ -61,13 +62,15 @@ def run(options: BenchOptions) -> BenchResult:
                 db.close_pool()
                 settings.reset_settings()
 
-    health, app, floor, lease, routed = (Summary.of(samples) for samples in series)
+    health, app, floor, lease, routed, bare = (Summary.of(samples) for samples in series)
     result.notes += [
         f"{rounds} interleaved rounds after {warmup} warm-up; Sentry on (local sink, production rates); "
         "the decorator's JSON access lines written to /dev/null",
         "floor = SELECT 1 on one dedicated psycopg connection through the same PgBouncer (autocommit, no "
         "pool); README function = @lambda_handler + get_pool().connection() + one query; lease = "
-        "get_pool().connection() + the query, undecorated; undecorated health = runtime.handler.route",
+        "get_pool().connection() + the query, undecorated; undecorated health = runtime.handler.route; "
+        "decorator alone = @lambda_handler around a handler that makes no call (no round trip: its ratio is "
+        "the decorator's cost as a share of the floor)",
         "round trips per request (PgBouncer SHOW STATS total_query_count over the timed rounds): "
         + ", ".join(f"{name} {count:.2f}" for name, count in queries.items()),
     ]
@@ -78,6 +81,7 @@ def run(options: BenchOptions) -> BenchResult:
         Measure("README function p99", app.p99, "ms", floor.p99, "floor", goal=P99_RATIO_GOAL),
         Measure("bounded lease + query p50", lease.p50, "ms", floor.p50, "floor"),
         Measure("undecorated health p50", routed.p50, "ms", floor.p50, "floor"),
+        Measure("decorator alone p50", bare.p50, "ms", floor.p50, "floor"),
     ]
     return result
 
@@ -105,6 +109,10 @@ def _interleaved(
             rows = conn.execute(QUERY).fetchall()
         return {"items": [row[0] for row in rows]}
 
+    @lambda_handler
+    def no_call(event: Any, context: Any) -> Any:
+        return {"items": [1]}
+
     def answered(response: dict[str, Any]) -> None:
         if response["statusCode"] != 200:
             raise RuntimeError(f"answered {response['statusCode']}: {response['body']}")
@@ -125,12 +133,16 @@ def _interleaved(
     def routed() -> None:
         answered(handler.route(health_event, context))
 
+    def decorator_alone() -> None:
+        answered(no_call(app_event, context))
+
     calls: dict[str, Callable[[], None]] = {
         "health": health,
         "README function": app,
         "floor": floor,
         "lease": lease,
         "undecorated health": routed,
+        "decorator alone": decorator_alone,
     }
     for call in calls.values():
         time_calls_ms(call, warmup)

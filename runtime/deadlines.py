@@ -61,6 +61,11 @@ def database_deadline(timeout: float | None, now: float) -> float:
     return invocation if invocation is not None else now + constants.DEFAULT_DATABASE_DEADLINE_SECONDS
 
 
+# With nothing armed the watchdog still wakes this often: an arm whose deadline lies further out (a Lambda's
+# timeout warning and database deadline: seconds) then needs no wake-up call.
+IDLE_WAKE_SECONDS = 1.0
+
+
 class Expiring(Protocol):
     """Something with a deadline the watchdog acts on: a database lease, an invocation's timeout warning."""
 
@@ -74,17 +79,19 @@ class _Watchdog:
     """One daemon thread that calls ``expire()`` on whatever is still armed at its deadline.
 
     Arming and disarming are a dict insert/delete under one lock; the thread sleeps towards the earliest
-    deadline it knows of and is woken only when a new one is earlier. ``expire()`` runs under the lock, so
+    deadline it knows of, and with nothing armed for ``IDLE_WAKE_SECONDS``, and is woken (a thread switch)
+    only when a new deadline is earlier than that. ``expire()`` runs under the lock, so
     once ``disarm`` has returned the watchdog can no longer act on that object; it must be quick."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # arm/disarm take the lock itself: one call less each
         self._armed: dict[int, Expiring] = {}
         self._wake_at: float | None = None  # the deadline the thread sleeps towards; None: idle
         self._thread: threading.Thread | None = None
 
     def arm(self, item: Expiring) -> None:
-        with self._cond:
+        with self._lock:
             self._armed[id(item)] = item
             if self._thread is None:
                 self._thread = threading.Thread(target=self._serve, name="ballast-watchdog", daemon=True)
@@ -93,7 +100,7 @@ class _Watchdog:
                 self._cond.notify()
 
     def disarm(self, item: Expiring) -> None:
-        with self._cond:
+        with self._lock:
             self._armed.pop(id(item), None)
 
     def _serve(self) -> None:
@@ -108,8 +115,12 @@ class _Watchdog:
                             item.expire()
                     elif wake_at is None or item.deadline < wake_at:
                         wake_at = item.deadline
+                if wake_at is None:
+                    # Not "until notified": an invocation without database calls arms and disarms its timeout
+                    # warning before this thread runs, so each would then notify and switch threads.
+                    wake_at = now + IDLE_WAKE_SECONDS
                 self._wake_at = wake_at
-                self._cond.wait(None if wake_at is None else wake_at - now)
+                self._cond.wait(wake_at - now)
 
 
 _watchdog = _Watchdog()

@@ -154,8 +154,13 @@ def request_id_of(event: Any) -> str:
                 value = candidate
                 break
     if value is not None:
-        sane = isinstance(value, str) and REQUEST_ID_PATTERN.fullmatch(value) and scrub.scrub_text(value) == value
-        return value if sane else str(uuid.uuid4())
+        if (
+            isinstance(value, str)
+            and REQUEST_ID_PATTERN.fullmatch(value)
+            and scrub.scrub_text(value) == value
+        ):
+            return value
+        return str(uuid.uuid4())
     own = _mapping(event.get("requestContext")).get("requestId")  # set by AWS, not by the caller
     if isinstance(own, str) and REQUEST_ID_PATTERN.fullmatch(own):
         return own

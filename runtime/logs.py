@@ -9,7 +9,8 @@ whatever the function's log format (``JSON`` or ``Text``), so the metric filters
 (``{ $.status >= 500 }``, ``{ $.status = 503 }``) match it either way.
 
 Never a secret: only these fields, the route through ``runtime.scrub``, the request ID one the scrubber
-leaves unchanged (``runtime.decorator.request_id_of``); no headers, query string or body. Field names are constants shared with the metric filters.
+leaves unchanged (``runtime.decorator.request_id_of``); no headers, query string or body. Field names are
+constants shared with the metric filters.
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ def clock() -> float:
 def invocation_line(event: Any, response: Mapping[str, Any], *, request_id: str, duration_ms: float) -> str:
     """One invocation's line, without its newline: the compact JSON ``json.dumps`` would give for these
     fields (a test holds that), written directly; a dict and the encoder cost ~2 us more per request.
-    ``request_id`` is the one ``runtime.decorator.request_id_of`` gave, clean already; the route is scrubbed."""
+    ``request_id`` is the one ``runtime.decorator.request_id_of`` gave, clean already; the route is
+    scrubbed."""
     event = _mapping(event)
     method = _mapping(_mapping(event.get("requestContext")).get("http")).get("method")
     status = response.get("statusCode")

@@ -295,9 +295,23 @@ class Invocation:
     """One invocation's Sentry work, as a context manager: an isolated scope (fresh breadcrumbs, the
     ``request_id`` tag, the request and Lambda context added only when an event is sent), a timeout warning
     armed until ``handler_done()``, and ``flush()`` that waits only when the invocation captured an event.
-    Without Sentry only the timeout warning's log line remains."""
+    Without Sentry only the timeout warning's log line remains.
 
-    __slots__ = ("_describe", "_ends_at", "_request_id", "_scopes", "_warning", "events_at_start")
+    The scopes are what ``sentry_sdk.isolation_scope()`` sets up (a fork of the isolation and of the current
+    scope), without its generator context manager and token bookkeeping. Not a reused scope cleared per
+    invocation: ``Scope.clear()`` (sentry-sdk 2.75) leaves the event and error processors (and two
+    integrations' fields) in place, so reuse needs private attributes, and it measured ~2.5 us against ~2.8 us
+    for the two forks."""
+
+    __slots__ = (
+        "_describe",
+        "_ends_at",
+        "_previous_current",
+        "_previous_isolation",
+        "_request_id",
+        "_warning",
+        "events_at_start",
+    )
 
     def __init__(
         self, request_id: str, describe: Describe | None = None, *, ends_at: float | None = None
@@ -305,21 +319,29 @@ class Invocation:
         self._request_id = request_id
         self._describe = describe
         self._ends_at = ends_at
-        self._scopes: _InvocationScopes | None = None
+        self._previous_isolation: Any = None  # set while this invocation's scopes are in place
+        self._previous_current: Any = None
         self._warning: _TimeoutWarning | None = None
         self.events_at_start = 0
 
     def __enter__(self) -> Invocation:
         self.events_at_start = _events_prepared.value
+        state = _state
+        if state is None:
+            return self
         scope = None
-        if sentry_enabled():
-            self._scopes = _InvocationScopes()
-            scope = self._scopes.isolation
+        if state.enabled:
+            Scope = _sentry_scope_class()
+            self._previous_isolation = previous = Scope.get_isolation_scope()
+            self._previous_current = current = Scope.get_current_scope()
+            scope = previous.fork()
+            scope.clear_breadcrumbs()  # the fork copies the cold start's breadcrumbs
             scope.set_tag("request_id", self._request_id)
             if self._describe is not None:
                 scope.add_event_processor(_request_processor(self._describe))
-        state = _state
-        if self._ends_at is not None and state is not None:
+            Scope.set_isolation_scope(scope)
+            Scope.set_current_scope(current.fork())  # the handler's spans stay its own
+        if self._ends_at is not None:
             warn_at = self._ends_at - state.flush_timeout_seconds
             if warn_at > time.monotonic():
                 self._warning = _TimeoutWarning(warn_at, self._ends_at, self._request_id, scope)
@@ -337,39 +359,17 @@ class Invocation:
 
     def flush(self) -> None:
         """The end-of-invocation flush: bounded, and waits only when this invocation captured an event."""
-        if self.captured_events() > 0:
+        if _events_prepared.value != self.events_at_start:
             flush()
 
     def __exit__(self, *exc: object) -> None:
         self.handler_done()
-        scopes, self._scopes = self._scopes, None
-        if scopes is not None:
-            scopes.restore()
-
-
-class _InvocationScopes:
-    """An invocation's own Sentry isolation and current scopes: what ``sentry_sdk.isolation_scope()`` sets up
-    (a fork of each, the same isolation), without its generator context manager and token bookkeeping.
-
-    Not a reused scope cleared per invocation: ``Scope.clear()`` (sentry-sdk 2.75) leaves the event and error
-    processors (and two integrations' fields) in place, so reuse needs private attributes, and it measured
-    ~2.5 us against ~2.8 us for the two forks."""
-
-    __slots__ = ("isolation", "previous_current", "previous_isolation")
-
-    def __init__(self) -> None:
-        Scope = _sentry_scope_class()
-        self.previous_isolation = Scope.get_isolation_scope()
-        self.previous_current = Scope.get_current_scope()
-        self.isolation = self.previous_isolation.fork()
-        self.isolation.clear_breadcrumbs()  # the fork copies the cold start's breadcrumbs
-        Scope.set_isolation_scope(self.isolation)
-        Scope.set_current_scope(self.previous_current.fork())  # the handler's spans stay its own
-
-    def restore(self) -> None:
-        Scope = _sentry_scope_class()
-        Scope.set_current_scope(self.previous_current)
-        Scope.set_isolation_scope(self.previous_isolation)
+        previous = self._previous_isolation
+        if previous is not None:
+            Scope = _sentry_scope_class()
+            Scope.set_current_scope(self._previous_current)
+            Scope.set_isolation_scope(previous)
+            self._previous_isolation = self._previous_current = None
 
 
 def _sentry_scope_class() -> Any:

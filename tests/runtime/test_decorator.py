@@ -166,7 +166,18 @@ def test_success_passes_through_with_the_callers_request_id(configure: Configure
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "has space", "x" * 129, "<script>", EMAIL, "a,b", "line\nbreak", "ünïcode", "4111-1111-1111-1111"],
+    [
+        None,
+        "",
+        "has space",
+        "x" * 129,
+        "<script>",
+        EMAIL,
+        "a,b",
+        "line\nbreak",
+        "ünïcode",
+        "4111-1111-1111-1111",
+    ],
 )
 def test_insane_or_missing_request_ids_are_replaced(configure: Configure, header: str | None) -> None:
     configure("development")
