@@ -65,11 +65,13 @@ event = json.loads(sys.argv[1])
 context = types.SimpleNamespace(
     function_name="ballast-bench", aws_request_id="bench", get_remaining_time_in_millis=lambda: 30000
 )
-before_first = time.perf_counter_ns()
-first = handle(event, context)
-after_first = time.perf_counter_ns()
-second = handle(event, context)
-after_second = time.perf_counter_ns()
+import contextlib, os
+with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):  # the access lines: written, not read
+    before_first = time.perf_counter_ns()
+    first = handle(event, context)
+    after_first = time.perf_counter_ns()
+    second = handle(event, context)
+    after_second = time.perf_counter_ns()
 statuses = first["statusCode"], second["statusCode"]
 print(imported - start, after_first - before_first, after_second - after_first, *statuses)
 print(" ".join(sorted(sys.modules)))
