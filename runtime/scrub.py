@@ -204,6 +204,9 @@ class _KnownSecrets:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
         self._lock = threading.Lock()
+        # Bumped after every change of the pattern: answers remembered under an older generation are never
+        # used again, even one computed by another thread while a secret was being registered.
+        self.generation = 0
 
     def add(self, *values: str) -> None:
         spelled = {form for value in values for form in spellings(value)}
@@ -215,13 +218,15 @@ class _KnownSecrets:
             # Longest first, so a secret that contains another is withheld whole.
             alternatives = sorted(self._values, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(value) for value in alternatives))
-            scrub_recurring_text.cache_clear()  # its answers were given without the new secret
+            self.generation += 1
+            _remembered_scrub.cache_clear()  # memory only: the generation already retires them
 
     def clear(self) -> None:
         with self._lock:
             self._values.clear()
             self._pattern = None
-            scrub_recurring_text.cache_clear()
+            self.generation += 1
+            _remembered_scrub.cache_clear()
 
     def scrub(self, text: str) -> str:
         pattern = self._pattern
@@ -292,10 +297,14 @@ def scrub_text(text: str) -> str:
     return _known_secrets.scrub(text)
 
 
-@functools.lru_cache(maxsize=RECURRING_TEXT_CACHE_SIZE)
 def scrub_recurring_text(text: str) -> str:
     """``scrub_text`` for values that recur from request to request (a route, a method): remembered, so the
-    usual answer is a lookup; registering a secret forgets every answer."""
+    usual answer is a lookup; an answer given before a secret was registered is not used again."""
+    return _remembered_scrub(text, _known_secrets.generation)
+
+
+@functools.lru_cache(maxsize=RECURRING_TEXT_CACHE_SIZE)
+def _remembered_scrub(text: str, generation: int) -> str:
     return scrub_text(text)
 
 
