@@ -24,6 +24,7 @@ from json.encoder import encode_basestring_ascii as _string  # json.dumps' own s
 from typing import Any, Final
 
 from runtime import errors, scrub
+from runtime.events import as_mapping, http_method
 
 LINE_TYPE: Final = "invocation"
 # Field names: infra/alarms.py builds its metric filter patterns from these.
@@ -50,8 +51,8 @@ def invocation_line(event: Any, response: Mapping[str, Any], *, request_id: str,
     fields (a test holds that), written directly; a dict and the encoder cost ~2 us more per request.
     ``request_id`` is the one ``runtime.decorator.request_id_of`` gave, clean already; the route is
     scrubbed."""
-    event = _mapping(event)
-    method = _mapping(_mapping(event.get("requestContext")).get("http")).get("method")
+    event = as_mapping(event)
+    method = http_method(event)
     status = response.get("statusCode")
     status_text = str(status) if type(status) is int else "null"
     line = (
@@ -100,8 +101,3 @@ def _error_id(response: Mapping[str, Any]) -> str | None:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _mapping(value: object) -> Mapping[Any, Any]:
-    # A dict first: the Mapping ABC's isinstance costs ~0.5 us, several times per request.
-    return value if type(value) is dict or isinstance(value, Mapping) else {}
