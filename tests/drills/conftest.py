@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from localstage import LocalStage, missing_binaries
+from localstage import LocalStage
 from runtime import constants
+from tests.fixtures.services import require_server_programs
 
 # The drills' own servers: stopping them cannot disturb the session stage other tests share.
 QUERY_WAIT_TIMEOUT_SECONDS = 20  # well above every bound below: our bound must answer, not PgBouncer's
@@ -66,11 +67,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
 @pytest.fixture
 def drill_stage() -> Iterator[LocalStage]:
     """A PostgreSQL + PgBouncer pair of this drill's own, on free loopback ports; removed after."""
-    missing = missing_binaries()
-    if missing:
-        pytest.skip(
-            f"PostgreSQL 15 / PgBouncer not installed (missing {', '.join(missing)}); scripts/setup.sh"
-        )
+    require_server_programs()
     with LocalStage(
         query_wait_timeout=QUERY_WAIT_TIMEOUT_SECONDS, server_login_retry=SERVER_LOGIN_RETRY_SECONDS
     ) as stage:

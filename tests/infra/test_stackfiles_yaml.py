@@ -5,8 +5,6 @@ them over; and a fuzz test holds "clear error or success, never anything else" o
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from infra.plan.stackfiles import MAX_STACK_FILE_BYTES, MAX_YAML_VALUES, StackFileError, load_stack_files
+from tests.fixtures.plan_cli import run_plan
 from tests.hypothesis_profiles import examples
 
 ROOT = Path(__file__).parents[2]
@@ -141,14 +140,7 @@ def test_the_plan_exits_2_without_a_traceback_on_hostile_stack_files(tmp_path: P
     stack_file = tmp_path / "Pulumi.production.yaml"
     base = (ROOT / "Pulumi.production.yaml").read_text(encoding="utf-8").split("\nconfig:\n", 1)[0]
     stack_file.write_text(f"{base}\n{document}", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "infra", "plan", "--stack", "production", "--config-file", str(stack_file)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    result = run_plan("--stack", "production", "--config-file", str(stack_file), timeout=90)
     if "2026-01-01" in document:  # a date is a string: the plan goes on (and the branch name is valid)
         assert result.returncode == 0, result.stderr
     else:

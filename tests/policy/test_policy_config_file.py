@@ -5,8 +5,6 @@ files."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +15,9 @@ from hypothesis import strategies as st
 from infra.policy.config import MAX_POLICY_CONFIG_BYTES, load_policy_config
 from infra.policy.evaluate import PolicyConfigError, PolicySettings, reconcile_config
 from infra.policy.pack import PACK_ENFORCEMENT_LEVEL, build_policies, initial_config
+from tests.fixtures.plan_cli import run_plan
 from tests.hypothesis_profiles import examples
 
-ROOT = Path(__file__).parents[2]
 POLICIES = build_policies()
 NAMES = [policy.name for policy in POLICIES]
 
@@ -91,14 +89,7 @@ def test_a_valid_file_still_configures_the_pack(tmp_path: Path) -> None:
 def test_the_plan_exits_2_without_a_traceback(tmp_path: Path, text: str) -> None:
     path = tmp_path / "policy-config.json"
     path.write_text(text)
-    result = subprocess.run(
-        [sys.executable, "-m", "infra", "plan", "--stack", "production", "--policy-pack-config", str(path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    result = run_plan("--stack", "production", "--policy-pack-config", str(path), timeout=90)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
 

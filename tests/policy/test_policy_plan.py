@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from infra.policy import rules
+from tests.fixtures.plan_cli import run_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STACK_FILES = ("Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml")
@@ -32,11 +32,6 @@ PLAN_TIMEOUT_SECONDS = 180
 STACK_TYPE = "pulumi:pulumi:Stack"
 HISTORY_KEY = "ballast:neonHistoryRetentionSeconds"
 SENTRY_TYPES = ("pulumi-python:dynamic/sentry:Project", rules.SENTRY_KEY_TYPE)
-
-pytestmark = pytest.mark.skipif(
-    not all((REPO_ROOT / name).is_file() for name in STACK_FILES),
-    reason="the Pulumi project files are not there",
-)
 
 
 def project_copy(tmp_path: Path, *, plant_in: str | None = None) -> Path:
@@ -53,14 +48,7 @@ def project_copy(tmp_path: Path, *, plant_in: str | None = None) -> Path:
 
 
 def plan(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra", "plan", "--cwd", str(project), *args],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=PLAN_TIMEOUT_SECONDS,
-        check=False,
-    )
+    return run_plan("--cwd", str(project), *args, timeout=PLAN_TIMEOUT_SECONDS)
 
 
 def plan_json(project: Path, stack: str, *args: str) -> tuple[int, dict[str, Any], str]:

@@ -19,13 +19,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from localstage import LocalStage, PgBouncerServer, PostgresServer, missing_binaries, port_is_open
+from localstage import LocalStage, PgBouncerServer, PostgresServer, port_is_open
 from localstage.services import descendant_processes, reap_orphans, still_running
+from tests.fixtures.services import require_server_programs
 from tests.runtime.test_serve import WITH_STOP_SIGNALS
 
-pytestmark = pytest.mark.skipif(
-    bool(missing_binaries()), reason=f"PostgreSQL 15 / PgBouncer not installed: {missing_binaries()}"
-)
+
+@pytest.fixture(autouse=True)
+def server_programs() -> None:
+    require_server_programs()
+
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0
